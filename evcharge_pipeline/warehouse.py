@@ -1,0 +1,113 @@
+"""DuckDB warehouse helpers: atomic table replacement and partition-scoped writes.
+
+Every write here runs inside one transaction, so a failed or killed run leaves the previous
+table (or the previous rows of a partition) exactly as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def qualified(table: str) -> str:
+    """Validate `schema.table` (both plain identifiers) and return it quoted for SQL."""
+    parts = table.split(".")
+    if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+        raise ValueError(f"table name must be schema.table with plain identifiers, got {table!r}")
+    return ".".join(f'"{p}"' for p in parts)
+
+
+def _schema(table: str) -> str:
+    return table.split(".")[0]
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Replace `schema.table` with `frame` in one transaction; returns the row count written."""
+    target = qualified(table)
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{_schema(table)}"')
+    view = f"_incoming_{abs(hash((table, id(frame))))}"
+    con.register(view, frame)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {view}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister(view)
+    return len(frame)
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    keys: Mapping[str, Any],
+) -> int:
+    """Delete the rows of one partition (`keys`: column -> value) and insert `frame`, atomically.
+
+    The table is created from the frame's schema on first use. The key columns are added to the
+    frame with the given values, so re-running a partition is idempotent.
+    """
+    target = qualified(table)
+    for column in keys:
+        if not _IDENTIFIER.match(column):
+            raise ValueError(f"partition key column {column!r} is not a plain identifier")
+    rows = frame.assign(**dict(keys))
+    ordered = list(keys) + [c for c in rows.columns if c not in keys]
+    rows = rows[ordered]
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{_schema(table)}"')
+    view = f"_incoming_{abs(hash((table, id(frame))))}"
+    con.register(view, rows)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
+            where = " AND ".join(f'"{c}" = ?' for c in keys)
+            con.execute(f"DELETE FROM {target} WHERE {where}", list(keys.values()))
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister(view)
+    return len(rows)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+    """The whole table as a DataFrame; a clear error when it has not been materialized yet."""
+    if not table_exists(con, table):
+        raise LookupError(f"table {table} does not exist yet: materialize the asset that writes it first")
+    return con.execute(f"SELECT * FROM {qualified(table)}").df()
+
+
+def table_row_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every user table in the warehouse with its row count (for summaries)."""
+    tables = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1, 2"
+    ).fetchall()
+    rows = []
+    for schema, name in tables:
+        count = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
+        rows.append({"table": f"{schema}.{name}", "rows": int(count)})
+    return pd.DataFrame(rows, columns=["table", "rows"])
