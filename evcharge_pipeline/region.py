@@ -1,0 +1,86 @@
+"""Region bundle: a folder with `region.toml` naming the region's source files.
+
+See the README for the format. Loading checks that every required section is present and names an
+existing file; the individual sources are parsed by `evcharge_pipeline.sources`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REQUIRED_SECTIONS = ("boundary", "areas", "ev_ownership", "population", "stations")
+
+
+class InputError(ValueError):
+    """Bad input data: names the file, and where known the row (or feature) and the field."""
+
+    def __init__(self, path: str | Path, message: str, row: int | None = None, field: str | None = None):
+        self.path = str(path)
+        self.row = row
+        self.field = field
+        where = [self.path]
+        if row is not None:
+            where.append(f"row {row}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+@dataclass(frozen=True)
+class RegionBundle:
+    """A parsed `region.toml` and the folder it lives in."""
+
+    root: Path
+    name: str
+    config: dict[str, Any]
+
+    @property
+    def toml_path(self) -> Path:
+        return self.root / "region.toml"
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        value = self.config.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise InputError(self.toml_path, f"[{name}] must be a table, got {type(value).__name__}", field=name)
+        return value
+
+    def require(self, name: str) -> dict[str, Any]:
+        value = self.section(name)
+        if value is None:
+            raise InputError(self.toml_path, f"required section [{name}] is missing", field=name)
+        return value
+
+    def resolve(self, relative_path: str, section: str | None = None) -> Path:
+        """Path of a file named in the bundle; a clear error when it does not exist."""
+        path = (self.root / relative_path).resolve()
+        if not path.is_file():
+            field = f"{section}.path" if section else "path"
+            raise InputError(self.toml_path, f"names a file that does not exist: {relative_path}", field=field)
+        return path
+
+    def source_path(self, section: str) -> Path:
+        """The existing file named by `path` in a section (required sections raise when absent)."""
+        config = self.require(section)
+        if "path" not in config:
+            raise InputError(self.toml_path, f"[{section}] has no 'path'", field=f"{section}.path")
+        return self.resolve(str(config["path"]), section)
+
+
+def load_region(folder: str | Path) -> RegionBundle:
+    """Read and validate `folder/region.toml`: required sections present, named files existing."""
+    root = Path(folder).resolve()
+    toml_path = root / "region.toml"
+    if not toml_path.is_file():
+        raise InputError(toml_path, "region bundle has no region.toml")
+    try:
+        config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(toml_path, f"not valid TOML: {exc}") from exc
+    bundle = RegionBundle(root=root, name=str(config.get("name", root.name)), config=config)
+    for section in REQUIRED_SECTIONS:
+        if bundle.require(section).get("format") != "openchargemap_api":  # a live pull has no file
+            bundle.source_path(section)
+    return bundle
