@@ -1,0 +1,1 @@
+"""Command-line benchmarks against published problem instances."""

@@ -1,0 +1,360 @@
+"""Multi-year capacity-constrained charger placement as a CVXPY MILP (HiGHS by default).
+
+Supply points j have parking slots PS_j and an existing stock of slow/fast chargers. For every planning
+year t the model chooses integer totals SCS[j, t], FCS[j, t] (never below the existing stock, never
+decreasing from year to year, SCS + FCS <= PS) and flows x[i, j, t] >= 0 from demand point i to supply
+point j on a sparse arc set (the k nearest supply points and/or those within a radius; all pairs by
+default), with sum_i x[i, j, t] <= cap_slow * SCS[j, t] + cap_fast * FCS[j, t].
+
+Demand is given as scenarios D[k, t, i] with weights p_k (one scenario = a point forecast).
+Three service modes:
+
+- ``hard``: served demand equals the probability-weighted mean demand exactly.
+- ``chosen`` (default): one flow plan whose served demand s[i, t] = sum_j x[i, j, t] is chosen by the
+  model; it pays ``mismatch_cost_cad_per_unit * sum_k p_k |s - D_k|`` (the Shell.ai forecast-mismatch
+  term; with several quantile scenarios this picks the cost-optimal quantile per point).
+- ``recourse``: the robust variant. One build plan (SCS, FCS) shared by all scenarios, a separate flow
+  plan per scenario with unmet demand at ``mismatch_cost_cad_per_unit``; the objective is the expected
+  (``robust_objective="expected"``) or the worst-case (``"worst_case"``) operating cost.
+
+Objective (summed over years): distance cost * flow * distance + mismatch/unmet term + yearly cost of
+the whole stock (``slow_charger_cost_cad_per_year`` per slow, ``fast_charger_cost_cad_per_year`` per
+fast charger), which is exactly the Shell.ai cost with the defaults below.
+
+All constraints are built from sparse incidence matrices over the arc list; there are no Python loops
+over demand points or arcs. When the arc set is restricted, the returned flows are checked against all
+pairs by LP reduced costs (with the build plan fixed) and any improving arcs are added and the model
+re-solved (``price_rounds``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    """Model settings. Defaults reproduce the Shell.ai 2022 cost function (score units read as CAD)."""
+
+    slow_capacity_units: float = 200.0  # demand units one slow charger serves per year
+    fast_capacity_units: float = 400.0  # demand units one fast charger serves per year
+    slow_charger_cost_cad_per_year: float = 600.0  # cost of holding one slow charger for a year
+    fast_charger_cost_cad_per_year: float = 900.0  # cost of holding one fast charger for a year
+    distance_cost_cad_per_unit_km: float = 1.0  # cost of serving one demand unit one km away
+    mismatch_cost_cad_per_unit: float = 25.0  # cost per unit of |served - demand| (chosen / recourse)
+    service: str = "chosen"  # "hard" | "chosen" | "recourse"
+    robust_objective: str = "expected"  # recourse only: "expected" | "worst_case"
+    nearest_supply_points: int | None = None  # k nearest supply points per demand point; None = all
+    max_distance_km: float | None = None  # drop arcs longer than this (None = no limit)
+    capacity_margin_units: float = 1e-3  # kept free at every supply point (rounding safety)
+    mip_rel_gap: float = 1e-4  # relative MIP gap at which HiGHS stops (1e-4 = 0.01 %)
+    time_limit_seconds: float = 300.0
+    price_rounds: int = 3  # reduced-cost rounds that add missing arcs (restricted arc sets only)
+    solver: str = "HIGHS"
+    verbose: bool = False
+
+
+@dataclass(frozen=True)
+class Arcs:
+    """Sparse demand-supply pairs with their distances."""
+
+    demand_idx: np.ndarray
+    supply_idx: np.ndarray
+    distance_km: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.demand_idx.size)
+
+
+def all_arcs(demand_xy: np.ndarray, supply_xy: np.ndarray) -> Arcs:
+    n, m = len(demand_xy), len(supply_xy)
+    ii, jj = np.divmod(np.arange(n * m), m)
+    d = np.sqrt(((demand_xy[ii] - supply_xy[jj]) ** 2).sum(axis=1))
+    return Arcs(ii, jj, d)
+
+
+def nearest_arcs(demand_xy: np.ndarray, supply_xy: np.ndarray, k: int | None = None,
+                 max_distance_km: float | None = None) -> Arcs:
+    """Arcs to the k nearest supply points of each demand point, optionally within a radius (planar xy)."""
+    n, m = len(demand_xy), len(supply_xy)
+    if k is None or k >= m:
+        arcs = all_arcs(demand_xy, supply_xy)
+    else:
+        dist, idx = cKDTree(supply_xy).query(demand_xy, k=k)
+        arcs = Arcs(np.repeat(np.arange(n), k), idx.ravel(), dist.ravel())
+    if max_distance_km is not None:
+        keep = arcs.distance_km <= max_distance_km
+        arcs = Arcs(arcs.demand_idx[keep], arcs.supply_idx[keep], arcs.distance_km[keep])
+    return arcs
+
+
+def arcs_from_pairs(demand_idx, supply_idx, distance_km) -> Arcs:
+    return Arcs(np.asarray(demand_idx, int), np.asarray(supply_idx, int), np.asarray(distance_km, float))
+
+
+@dataclass(frozen=True)
+class PlacementProblem:
+    arcs: Arcs
+    n_demand: int
+    parking_slots: np.ndarray  # (m,) int
+    existing_slow: np.ndarray  # (m,) int
+    existing_fast: np.ndarray  # (m,) int
+    demand: np.ndarray  # (K, T, n) scenarios, or (T, n) for one scenario
+    years: list[int]
+    scenario_weights: np.ndarray | None = None  # (K,), default uniform
+    all_pairs: Arcs | None = None  # full arc set used for pricing when `arcs` is restricted
+
+    @property
+    def n_supply(self) -> int:
+        return int(len(self.parking_slots))
+
+    def scenarios(self) -> tuple[np.ndarray, np.ndarray]:
+        demand = np.asarray(self.demand, float)
+        if demand.ndim == 2:
+            demand = demand[None]
+        if demand.shape[1:] != (len(self.years), self.n_demand):
+            raise ValueError(f"demand has shape {demand.shape}, expected (K, {len(self.years)}, {self.n_demand})")
+        if (demand < 0).any() or not np.isfinite(demand).all():
+            raise ValueError("demand must be finite and non-negative")
+        k = demand.shape[0]
+        w = np.full(k, 1.0 / k) if self.scenario_weights is None else np.asarray(self.scenario_weights, float)
+        if w.shape != (k,) or (w < 0).any() or abs(w.sum() - 1) > 1e-9:
+            raise ValueError("scenario_weights must be K non-negative weights summing to 1")
+        return demand, w
+
+
+@dataclass
+class PlacementResult:
+    status: str  # "optimal" | "feasible" (time limit / gap) | "infeasible" | "error"
+    reason: str
+    years: list[int]
+    slow: np.ndarray | None = None  # (m, T) int totals
+    fast: np.ndarray | None = None
+    flows: list[sp.csr_matrix] = field(default_factory=list)  # per year (n, m); scenario-weighted in recourse
+    scenario_flows: list[list[sp.csr_matrix]] | None = None  # recourse: [k][t]
+    served: np.ndarray | None = None  # (T, n)
+    objective: float | None = None
+    best_bound: float | None = None
+    mip_gap: float | None = None
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    n_arcs: int = 0
+    price_rounds_used: int = 0
+    arcs_added: int = 0
+    cost_distance: np.ndarray | None = None  # (T,)
+    cost_mismatch: np.ndarray | None = None  # (T,) expected over scenarios
+    cost_infrastructure: np.ndarray | None = None  # (T,)
+    duals: tuple[np.ndarray, np.ndarray] | None = None  # fixed-build LP only: demand-row and capacity duals
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+
+def _incidence(arcs: Arcs, n: int, m: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    a = arcs.size
+    cols = np.arange(a)
+    ones = np.ones(a)
+    demand = sp.csr_matrix((ones, (arcs.demand_idx, cols)), shape=(n, a))
+    supply = sp.csr_matrix((ones, (arcs.supply_idx, cols)), shape=(m, a))
+    return demand, supply
+
+
+def _check_inputs(problem: PlacementProblem) -> str | None:
+    slots, s0, f0 = (np.asarray(v) for v in (problem.parking_slots, problem.existing_slow, problem.existing_fast))
+    if (s0 + f0 > slots).any():
+        j = int(np.flatnonzero(s0 + f0 > slots)[0])
+        return f"supply point {j}: existing chargers {int(s0[j] + f0[j])} exceed parking slots {int(slots[j])}"
+    return None
+
+
+def solve_placement(problem: PlacementProblem, config: PlacementConfig = PlacementConfig()) -> PlacementResult:
+    """Solve the placement MILP; restricted arc sets are priced out against `problem.all_pairs`."""
+    problem_error = _check_inputs(problem)
+    if problem_error:
+        return PlacementResult("infeasible", problem_error, list(problem.years))
+    arcs = problem.arcs
+    result = _solve_once(problem, arcs, config)
+    pool = problem.all_pairs
+    rounds = 0
+    total_build, total_solve = result.build_seconds, result.solve_seconds
+    while (result.ok and pool is not None and pool.size > arcs.size and rounds < config.price_rounds
+           and config.service != "recourse"):
+        missing = _improving_arcs(problem, arcs, pool, result, config)
+        if missing.size == 0:
+            break
+        rounds += 1
+        keep = np.unique(np.concatenate([arcs.demand_idx * problem.n_supply + arcs.supply_idx,
+                                         pool.demand_idx[missing] * problem.n_supply + pool.supply_idx[missing]]))
+        added = keep.size - arcs.size
+        ii, jj = np.divmod(keep, problem.n_supply)
+        lookup = dict(zip((pool.demand_idx * problem.n_supply + pool.supply_idx).tolist(), pool.distance_km.tolist()))
+        arcs = Arcs(ii, jj, np.array([lookup[key] for key in keep.tolist()]))
+        result = _solve_once(problem, arcs, config)
+        result.arcs_added = added
+        total_build += result.build_seconds
+        total_solve += result.solve_seconds
+    result.price_rounds_used = rounds
+    result.build_seconds, result.solve_seconds = total_build, total_solve
+    return result
+
+
+def _improving_arcs(problem: PlacementProblem, arcs: Arcs, pool: Arcs, result: PlacementResult,
+                    config: PlacementConfig) -> np.ndarray:
+    """Indices into `pool` of arcs with a negative reduced cost for the transport LP at the fixed build."""
+    fixed = replace(config, price_rounds=0)
+    lp = _solve_once(problem, arcs, fixed, fixed_build=(result.slow, result.fast))
+    if not lp.ok or lp.duals is None:
+        return np.array([], dtype=int)
+    nu, lam = lp.duals  # (n, T) demand-row duals, (m, T) capacity duals (>= 0)
+    reduced = (config.distance_cost_cad_per_unit_km * pool.distance_km[:, None]
+               - nu[pool.demand_idx] + lam[pool.supply_idx])
+    present = np.isin(pool.demand_idx * problem.n_supply + pool.supply_idx,
+                      arcs.demand_idx * problem.n_supply + arcs.supply_idx)
+    bad = (reduced.min(axis=1) < -1e-6) & ~present
+    return np.flatnonzero(bad)
+
+
+def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
+                fixed_build: tuple[np.ndarray, np.ndarray] | None = None) -> PlacementResult:
+    t0 = time.perf_counter()
+    demand, weights = problem.scenarios()
+    n_scen, n_years, n = demand.shape
+    m = problem.n_supply
+    years = list(problem.years)
+    a_dem, a_sup = _incidence(arcs, n, m)
+    dist = arcs.distance_km * config.distance_cost_cad_per_unit_km
+    slots = np.asarray(problem.parking_slots, float)[:, None]
+
+    if fixed_build is None:
+        slow = cp.Variable((m, n_years), integer=True)
+        fast = cp.Variable((m, n_years), integer=True)
+        cons = [slow[:, 0] >= problem.existing_slow, fast[:, 0] >= problem.existing_fast, slow + fast <= slots]
+        if n_years > 1:
+            cons += [slow[:, 1:] >= slow[:, :-1], fast[:, 1:] >= fast[:, :-1]]
+        capacity = config.slow_capacity_units * slow + config.fast_capacity_units * fast
+        infra_by_year = (config.slow_charger_cost_cad_per_year * cp.sum(slow, axis=0)
+                         + config.fast_charger_cost_cad_per_year * cp.sum(fast, axis=0))
+    else:
+        fs, ff = (np.asarray(v, float) for v in fixed_build)
+        cons = []
+        capacity = config.slow_capacity_units * fs + config.fast_capacity_units * ff
+        infra_by_year = (config.slow_charger_cost_cad_per_year * fs.sum(axis=0)
+                         + config.fast_charger_cost_cad_per_year * ff.sum(axis=0))
+    cap_rhs = capacity - config.capacity_margin_units
+
+    if config.service == "recourse":
+        flows = [cp.Variable((arcs.size, n_years), nonneg=True) for _ in range(n_scen)]
+        unmet = [cp.Variable((n, n_years), nonneg=True) for _ in range(n_scen)]
+        op_cost = []
+        for k in range(n_scen):  # scenarios are few; every constraint inside is vectorised
+            cons += [a_dem @ flows[k] + unmet[k] == demand[k].T, a_sup @ flows[k] <= cap_rhs]
+            op_cost.append(dist @ flows[k] @ np.ones(n_years)
+                           + config.mismatch_cost_cad_per_unit * cp.sum(unmet[k]))
+        if config.robust_objective == "worst_case":
+            eta = cp.Variable()
+            cons += [eta >= c for c in op_cost]
+            op_total = eta
+        elif config.robust_objective == "expected":
+            op_total = sum(w * c for w, c in zip(weights, op_cost))
+        else:
+            raise ValueError(f"robust_objective must be 'expected' or 'worst_case', got {config.robust_objective!r}")
+        objective = op_total + cp.sum(infra_by_year)
+        demand_cons = cap_cons = None
+    else:
+        flow = cp.Variable((arcs.size, n_years), nonneg=True)
+        served = cp.Variable((n, n_years))
+        demand_cons = served == a_dem @ flow
+        cap_cons = a_sup @ flow <= cap_rhs
+        cons += [demand_cons, cap_cons]
+        objective = dist @ flow @ np.ones(n_years) + cp.sum(infra_by_year)
+        if config.service == "hard":
+            cons.append(served == (weights[:, None, None] * demand).sum(axis=0).T)
+        elif config.service == "chosen":
+            cons.append(served >= 0)
+            mismatch = [cp.Variable((n, n_years), nonneg=True) for _ in range(n_scen)]
+            for k in range(n_scen):
+                cons += [mismatch[k] >= served - demand[k].T, mismatch[k] >= demand[k].T - served]
+            objective = objective + config.mismatch_cost_cad_per_unit * sum(
+                w * cp.sum(e) for w, e in zip(weights, mismatch))
+        else:
+            raise ValueError(f"service must be 'hard', 'chosen' or 'recourse', got {config.service!r}")
+
+    prob = cp.Problem(cp.Minimize(objective), cons)
+    opts = {"time_limit": float(config.time_limit_seconds)}
+    if fixed_build is None:
+        opts["mip_rel_gap"] = float(config.mip_rel_gap)
+    try:
+        model_seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        prob.solve(solver=config.solver, verbose=config.verbose, **(opts if config.solver == "HIGHS" else {}))
+        wall = time.perf_counter() - t1
+        solve = float(prob.solver_stats.solve_time or wall)
+        build = model_seconds + max(wall - solve, 0.0)  # expression building + CVXPY compilation
+    except cp.error.SolverError as exc:
+        return PlacementResult("error", f"solver failed: {exc}", years, n_arcs=arcs.size,
+                               build_seconds=time.perf_counter() - t0)
+    res = PlacementResult("", "", years, n_arcs=arcs.size, build_seconds=build, solve_seconds=solve)
+    if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+        total = demand.sum(axis=2).max()
+        cap_max = (np.asarray(problem.parking_slots) * max(config.slow_capacity_units, config.fast_capacity_units)).sum()
+        res.status, res.reason = "infeasible", (
+            f"no plan serves the demand: largest yearly demand {total:.6g} vs capacity with every slot "
+            f"fast {cap_max:.6g}, or some demand point has no supply point within reach")
+        return res
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.USER_LIMIT) or prob.value is None:
+        res.status, res.reason = "error", f"solver status {prob.status}"
+        return res
+    info = prob.solver_stats.extra_stats
+    res.objective = float(prob.value)
+    if fixed_build is None and info is not None:
+        offset = res.objective - float(info.objective_function_value)
+        res.best_bound = float(info.mip_dual_bound) + offset
+        res.mip_gap = abs(res.objective - res.best_bound) / max(abs(res.objective), 1e-9)
+    res.status = "optimal" if (res.mip_gap is None or res.mip_gap <= config.mip_rel_gap + 1e-9) else "feasible"
+    res.reason = "" if res.status == "optimal" else f"stopped at gap {res.mip_gap:.4%} ({prob.status})"
+
+    if fixed_build is None:
+        res.slow = np.rint(slow.value).astype(int)
+        res.fast = np.rint(fast.value).astype(int)
+    else:
+        res.slow, res.fast = (np.asarray(v, int) for v in fixed_build)
+    infra = (config.slow_charger_cost_cad_per_year * res.slow.sum(axis=0)
+             + config.fast_charger_cost_cad_per_year * res.fast.sum(axis=0))
+    res.cost_infrastructure = infra.astype(float)
+
+    def to_matrices(values: np.ndarray) -> list[sp.csr_matrix]:
+        values = np.maximum(values, 0.0)
+        return [sp.csr_matrix((values[:, t], (arcs.demand_idx, arcs.supply_idx)), shape=(n, m))
+                for t in range(n_years)]
+
+    if config.service == "recourse":
+        res.scenario_flows = [to_matrices(f.value) for f in flows]
+        res.flows = [sum(w * res.scenario_flows[k][t] for k, w in enumerate(weights)).tocsr()
+                     for t in range(n_years)]
+        res.served = np.vstack([np.asarray(f.sum(axis=1)).ravel() for f in res.flows])
+        res.cost_distance = np.array([sum(w * (dist @ np.maximum(flows[k].value[:, t], 0))
+                                          for k, w in enumerate(weights)) for t in range(n_years)])
+        res.cost_mismatch = np.array([sum(w * config.mismatch_cost_cad_per_unit * unmet[k].value[:, t].sum()
+                                          for k, w in enumerate(weights)) for t in range(n_years)])
+    else:
+        fv = np.maximum(flow.value, 0.0)
+        res.flows = to_matrices(fv)
+        res.served = np.asarray(a_dem @ fv).T
+        res.cost_distance = dist @ fv
+        dev = np.abs(res.served[None] - demand)  # (K, T, n)
+        res.cost_mismatch = config.mismatch_cost_cad_per_unit * (weights[:, None] * dev.sum(axis=2)).sum(axis=0)
+        if config.service == "hard":
+            res.cost_mismatch = np.zeros(n_years)
+        if fixed_build is not None:
+            # CVXPY returns equality duals with the sign of the Lagrangian term nu * (served - A x).
+            res.duals = (np.asarray(demand_cons.dual_value), np.asarray(cap_cons.dual_value))
+    return res
+
