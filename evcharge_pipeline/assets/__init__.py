@@ -1,0 +1,1 @@
+"""Thin Dagster assets, one module per domain: read inputs, call domain code, write tables and metadata."""

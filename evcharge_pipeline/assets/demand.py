@@ -1,0 +1,148 @@
+"""Derived assets: demand points, sparse coverage pairs and the baseline coverage summary."""
+
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset, asset_check
+from dagster_duckdb import DuckDBResource
+
+from evcharge_pipeline import validation
+from evcharge_pipeline.assets.common import markdown_table, problems_check, stored_boundary
+from evcharge_pipeline.assets.ingest import (
+    areas,
+    candidate_sites,
+    charging_stations,
+    ev_ownership,
+    population,
+    region_boundary,
+)
+from evcharge_pipeline.resources import RegionResource
+from evcharge_pipeline.sources.bundle import ev_as_of
+from evcharge_pipeline.demand import CoverageConfig, DemandConfig, baseline_coverage, build_demand_points, coverage_pairs
+from evcharge_pipeline.warehouse import read_table, replace_table
+
+DERIVED = "demand"
+
+
+class DemandPointsConfig(Config):
+    cell_size_m: float = DemandConfig.cell_size_m                          # grid cell side
+    ev_growth_rate_per_year: float = DemandConfig.ev_growth_rate_per_year  # EV fleet growth for ev_weight
+    horizon_year: int = DemandConfig.horizon_year                          # year ev_weight is projected to
+
+
+class CoveragePairsConfig(Config):
+    max_radius_km: float = CoverageConfig.max_radius_km   # largest radius any model uses
+    radius_l2_km: float = CoverageConfig.radius_l2_km     # baseline summary: L2 radius
+    radius_l3_km: float = CoverageConfig.radius_l3_km     # baseline summary: L3 radius
+
+
+def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.DataFrame) -> tuple[gpd.GeoDataFrame, dict]:
+    """Join EV counts and population onto the area polygons; areas missing from a table count 0 and are listed."""
+    joined = (area_polygons[["area_id", "geometry_wkt"]]
+              .merge(evs[["area_id", "ev_count"]], on="area_id", how="left")
+              .merge(people[["area_id", "population"]], on="area_id", how="left"))
+    missing = {
+        "areas_without_ev_data": sorted(joined.loc[joined["ev_count"].isna(), "area_id"]),
+        "areas_without_population": sorted(joined.loc[joined["population"].isna(), "area_id"]),
+    }
+    joined[["ev_count", "population"]] = joined[["ev_count", "population"]].fillna(0.0)
+    geo = gpd.GeoDataFrame(joined.drop(columns="geometry_wkt"),
+                           geometry=shapely.from_wkt(joined["geometry_wkt"].to_numpy()), crs="EPSG:4326")
+    return geo, missing
+
+
+@asset(group_name=DERIVED, kinds={"duckdb"}, deps=[region_boundary, areas, ev_ownership, population],
+       description="Population and EVs spread over a grid clipped to the boundary (core.demand_points, core.area_totals).")
+def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
+                  region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    with warehouse.get_connection() as con:
+        boundary = gpd.GeoDataFrame(geometry=[stored_boundary(con)], crs="EPSG:4326")
+        zones, missing = area_statistics(read_table(con, "raw.areas"), read_table(con, "raw.ev_ownership"),
+                                         read_table(con, "raw.population"))
+    for label, ids in missing.items():
+        if ids:
+            context.log.warning(f"{len(ids)} {label.replace('_', ' ')} (counted as 0): {ids}")
+    result = build_demand_points(boundary, zones, ev_as_of(region.bundle()), DemandConfig(**config.model_dump()))
+    with warehouse.get_connection() as con:
+        replace_table(con, "core.area_totals", result.areas)
+        rows = replace_table(con, "core.demand_points", result.points)
+    points, totals = result.points, result.areas
+    return MaterializeResult(metadata={
+        "table": "core.demand_points",
+        "dagster/row_count": rows,
+        "population": float(points["population"].sum()),
+        "ev_count": float(points["ev_count"].sum()),
+        "ev_weight": float(points["ev_weight"].sum()),
+        "population_outside_boundary": float(totals["population"].sum() - totals["population_inside"].sum()),
+        "empty_cells_not_demand_points": result.empty_cells,
+        **{label: len(ids) for label, ids in missing.items()},
+        "areas": markdown_table(totals.sort_values("ev_count_inside", ascending=False), 30),
+    })
+
+
+@asset(group_name=DERIVED, kinds={"duckdb"}, deps=[demand_points, charging_stations, candidate_sites],
+       description="Sparse (demand point, site) pairs within the largest model radius, KD-tree on UTM (core.coverage).")
+def coverage(context: AssetExecutionContext, config: CoveragePairsConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    with warehouse.get_connection() as con:
+        points = read_table(con, "core.demand_points")
+        sites = pd.concat([
+            read_table(con, "raw.charging_stations")[["site_id", "lat", "lon"]].assign(site_kind="existing"),
+            read_table(con, "raw.candidate_sites")[["site_id", "lat", "lon"]].assign(site_kind="candidate"),
+        ], ignore_index=True)
+    pairs = coverage_pairs(points, sites, CoverageConfig(**config.model_dump()))
+    with warehouse.get_connection() as con:
+        rows = replace_table(con, "core.coverage", pairs)
+    uncovered = int((~points["demand_id"].isin(pairs["demand_id"])).sum())
+    context.log.info(f"{rows} pairs for {len(points)} demand points x {len(sites)} sites")
+    return MaterializeResult(metadata={
+        "table": "core.coverage", "dagster/row_count": rows,
+        "max_radius_km": config.max_radius_km,
+        "pairs_per_demand_point": rows / max(len(points), 1),
+        "demand_points_with_no_site_in_radius": uncovered,
+        "density": rows / max(len(points) * len(sites), 1),
+    })
+
+
+@asset(group_name=DERIVED, kinds={"duckdb"}, deps=[coverage],
+       description="Share of population and EVs within the L2 / L3 radius of an existing charger of that level.")
+def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    with warehouse.get_connection() as con:
+        summary = baseline_coverage(read_table(con, "core.demand_points"), read_table(con, "core.coverage"),
+                                    read_table(con, "raw.charging_stations"), CoverageConfig(**config.model_dump()))
+        replace_table(con, "core.baseline_coverage", summary)
+    return MaterializeResult(metadata={"table": "core.baseline_coverage", "summary": markdown_table(summary),
+                                       **{f"{r.level}_ev_share": r.ev_share for r in summary.itertuples()}})
+
+
+@asset_check(asset=demand_points, additional_deps=[region_boundary],
+             description="Unique ids, inside the boundary, population and EV totals conserved from the areas.")
+def demand_points_conserve_totals(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        points = read_table(con, "core.demand_points")
+        totals = read_table(con, "core.area_totals")
+        boundary = stored_boundary(con)
+    return problems_check(validation.demand_point_problems(points, totals, boundary),
+                          population_points=float(points["population"].sum()),
+                          population_areas_inside=float(totals["population_inside"].sum()),
+                          ev_points=float(points["ev_count"].sum()),
+                          ev_areas_inside=float(totals["ev_count_inside"].sum()))
+
+
+@asset_check(asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
+             description="Unique pairs within the radius that reference known demand points and sites.")
+def coverage_pairs_consistent(config: CoveragePairsConfig, warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        pairs = read_table(con, "core.coverage")
+        demand_ids = read_table(con, "core.demand_points")["demand_id"]
+        site_ids = pd.concat([read_table(con, "raw.charging_stations")["site_id"],
+                              read_table(con, "raw.candidate_sites")["site_id"]])
+    return problems_check(validation.coverage_problems(pairs, demand_ids, site_ids, config.max_radius_km))
+
+
+@asset_check(asset=baseline_coverage_summary, description="Coverage shares lie in [0, 1].")
+def baseline_shares_in_range(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        summary = read_table(con, "core.baseline_coverage")
+    shares = summary[["population_share", "ev_share"]]
+    return problems_check({"share_outside_0_1": int(((shares < 0) | (shares > 1)).to_numpy().sum())})

@@ -1,0 +1,175 @@
+"""Ingest assets: one per source of the region bundle, each replacing a `raw.*` table atomically."""
+
+
+import pandas as pd
+import shapely
+from dagster import (
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    asset,
+    asset_check,
+)
+from dagster_duckdb import DuckDBResource
+
+from evcharge_pipeline import validation
+from evcharge_pipeline.assets.common import problems_check, stored_boundary, write_raw
+from evcharge_pipeline.resources import RegionResource
+from evcharge_pipeline.sources import bundle as sources
+from evcharge_pipeline.sources.candidates import DEFAULT_GRID_SPACING_M
+from evcharge_pipeline.warehouse import read_table
+
+INGEST = "ingest"
+
+
+def _geometry_frame(geo) -> pd.DataFrame:
+    frame = pd.DataFrame(geo.drop(columns="geometry"))
+    frame["area_km2"] = geo.to_crs(geo.estimate_utm_crs()).area.to_numpy() / 1e6
+    frame["geometry_wkt"] = geo.geometry.to_wkt().to_numpy()
+    return frame
+
+
+@asset(group_name=INGEST, kinds={"duckdb"}, description="Region boundary polygon (raw.region_boundary, WKT in WGS84).")
+def region_boundary(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    boundary, origin = sources.load_boundary(region.bundle())
+    frame = _geometry_frame(boundary)
+    with warehouse.get_connection() as con:
+        metadata = write_raw(con, "raw.region_boundary", frame, origin)
+    return MaterializeResult(metadata={**metadata, "area_km2": float(frame["area_km2"].iloc[0]),
+                                       "region": region.bundle().name})
+
+
+@asset(group_name=INGEST, kinds={"duckdb"}, description="Reporting areas (FSAs, tracts) as polygons (raw.areas).")
+def areas(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    polygons, origin = sources.load_areas(region.bundle())
+    with warehouse.get_connection() as con:
+        return MaterializeResult(metadata=write_raw(con, "raw.areas", _geometry_frame(polygons), origin))
+
+
+@asset(group_name=INGEST, kinds={"duckdb"},
+       description="EV registrations per area (raw.ev_ownership); suppressed blanks counted as 0 and reported.")
+def ev_ownership(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    bundle = region.bundle()
+    counts, origin = sources.load_ev_ownership(bundle)
+    frame = counts.frame.assign(as_of=sources.ev_as_of(bundle))
+    with warehouse.get_connection() as con:
+        metadata = write_raw(con, "raw.ev_ownership", frame, origin)
+    return MaterializeResult(metadata={**metadata, "suppressed_cells_counted_as_zero": counts.suppressed_cells,
+                                       "total_ev": float(frame["ev_count"].sum())})
+
+
+@asset(group_name=INGEST, kinds={"duckdb"}, description="Census population (and dwellings) per area (raw.population).")
+def population(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    frame, origin = sources.load_population(region.bundle())
+    with warehouse.get_connection() as con:
+        metadata = write_raw(con, "raw.population", frame, origin)
+    return MaterializeResult(metadata={**metadata, "total_population": float(frame["population"].sum())})
+
+
+@asset(group_name=INGEST, kinds={"duckdb"},
+       description="Existing public chargers normalised to L1/L2/L3 with ports per station (raw.charging_stations).")
+def charging_stations(context: AssetExecutionContext, region: RegionResource,
+                      warehouse: DuckDBResource) -> MaterializeResult:
+    table, origin = sources.load_stations(region.bundle())
+    if table.unknown_level_as_l2:
+        context.log.warning(f"{table.unknown_level_as_l2} station(s) state no level and are counted as L2")
+    frame = table.frame
+    by_level = frame.groupby("level").agg(stations=("site_id", "size"), ports=("ports", "sum")).reset_index()
+    with warehouse.get_connection() as con:
+        metadata = write_raw(con, "raw.charging_stations", frame, origin)
+    return MaterializeResult(metadata={**metadata, "unknown_level_counted_as_l2": table.unknown_level_as_l2,
+                                       "total_ports": int(frame["ports"].sum()),
+                                       "by_level": by_level.to_markdown(index=False)})
+
+
+class CandidateSitesConfig(Config):
+    grid_spacing_m: float = DEFAULT_GRID_SPACING_M  # lattice spacing when the bundle names no candidate file
+
+
+@asset(group_name=INGEST, kinds={"duckdb"},
+       description="Candidate sites for new stations (raw.candidate_sites): the bundle's points, or a grid.")
+def candidate_sites(config: CandidateSitesConfig, region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    frame, origin = sources.load_candidate_sites(region.bundle(), config.grid_spacing_m)
+    with warehouse.get_connection() as con:
+        metadata = write_raw(con, "raw.candidate_sites", frame, origin)
+    return MaterializeResult(metadata={**metadata, "source_kind": str(frame["source_kind"].iloc[0])})
+
+
+@asset(group_name=INGEST, kinds={"duckdb"}, description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
+def transit_stops(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+    loaded = sources.load_transit_stops(region.bundle())
+    if loaded is None:
+        frame = pd.DataFrame({"stop_id": pd.Series(dtype=str), "stop_name": pd.Series(dtype=str),
+                              "lat": pd.Series(dtype=float), "lon": pd.Series(dtype=float),
+                              "location_type": pd.Series(dtype="int64")})
+        origin = sources.Provenance("region bundle names no transit_stops", "")
+    else:
+        frame, origin = loaded
+    with warehouse.get_connection() as con:
+        return MaterializeResult(metadata=write_raw(con, "raw.transit_stops", frame, origin))
+
+
+@asset_check(asset=region_boundary, blocking=True, description="One valid polygon of positive area.")
+def boundary_is_valid_polygon(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.region_boundary")
+        geometry = stored_boundary(con)
+    return problems_check({
+        "not_one_row": int(len(frame) != 1),
+        "invalid_geometry": int(not geometry.is_valid),
+        "zero_area": int(float(frame["area_km2"].iloc[0]) <= 0),
+    })
+
+
+@asset_check(asset=areas, description="Unique area ids; every area overlaps the region boundary.")
+def areas_overlap_boundary(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.areas")
+        boundary = stored_boundary(con)
+    polygons = shapely.from_wkt(frame["geometry_wkt"].to_numpy())
+    return problems_check({
+        "duplicate_area_id": validation.duplicate_keys(frame, ["area_id"]),
+        "outside_boundary": int((~shapely.intersects(polygons, boundary)).sum()),
+    })
+
+
+@asset_check(asset=ev_ownership, description="Unique area ids, no negative counts.")
+def ev_counts_valid(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.ev_ownership")
+    return problems_check(validation.area_statistic_problems(frame, ["bev", "phev", "ev_count"]))
+
+
+@asset_check(asset=population, description="Unique area ids, no negative population.")
+def population_valid(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.population")
+    return problems_check(validation.area_statistic_problems(frame, ["population"]))
+
+
+@asset_check(asset=charging_stations, additional_deps=[region_boundary],
+             description="Valid coordinates within 2 km of the boundary, ports >= 1, known levels, unique ids.")
+def stations_valid(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.charging_stations")
+        boundary = stored_boundary(con)
+    return problems_check(validation.station_problems(frame, boundary))
+
+
+@asset_check(asset=candidate_sites, additional_deps=[region_boundary],
+             description="Valid coordinates within 0.5 km of the boundary, unique ids.")
+def candidate_sites_valid(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.candidate_sites")
+        boundary = stored_boundary(con)
+    return problems_check(validation.point_problems(frame, "site_id", boundary, 0.5))
+
+
+@asset_check(asset=transit_stops, additional_deps=[region_boundary],
+             description="Valid coordinates near the boundary (warning: networks may run past it), unique ids.")
+def transit_stops_valid(warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        frame = read_table(con, "raw.transit_stops")
+        boundary = stored_boundary(con)
+    return problems_check(validation.point_problems(frame, "stop_id", boundary, 5.0), severity=AssetCheckSeverity.WARN)

@@ -1,0 +1,18 @@
+"""Jobs built from the loaded asset definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import AssetsDefinition, AssetSelection, define_asset_job
+
+
+def unpartitioned_assets_job(assets: Sequence[AssetsDefinition]):
+    """`main_job`: every unpartitioned asset (the quick-start run); partitioned sensitivity runs are
+    materialized per partition or backfilled instead."""
+    keys = [key for definition in assets if definition.partitions_def is None for key in definition.keys]
+    return define_asset_job(
+        name="main_job",
+        selection=AssetSelection.assets(*keys),
+        description="Ingest the region, derive demand and coverage, and compute every unpartitioned plan.",
+    )

@@ -1,0 +1,109 @@
+"""Load each source a region bundle names, with its provenance (path or URL and sha256)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+
+from evcharge_pipeline.region import InputError, RegionBundle
+from evcharge_pipeline.sources import census, geojson, stations, transit
+from evcharge_pipeline.sources.candidates import DEFAULT_GRID_SPACING_M, grid_candidates, read_candidate_geojson
+from evcharge_pipeline.sources.common import sha256_of
+from evcharge_pipeline.sources.openchargemap import OpenChargeMapConfig, api_key_from_env, fetch_pois
+
+
+@dataclass(frozen=True)
+class Provenance:
+    source: str
+    sha256: str
+
+
+def _file(bundle: RegionBundle, section: str) -> tuple:
+    path = bundle.source_path(section)
+    return path, Provenance(str(path), sha256_of(path))
+
+
+def load_boundary(bundle: RegionBundle) -> tuple[gpd.GeoDataFrame, Provenance]:
+    path, origin = _file(bundle, "boundary")
+    return geojson.read_boundary(path), origin
+
+
+def load_areas(bundle: RegionBundle) -> tuple[gpd.GeoDataFrame, Provenance]:
+    path, origin = _file(bundle, "areas")
+    id_field = bundle.require("areas").get("id_field")
+    if not id_field:
+        raise InputError(bundle.toml_path, "[areas] needs id_field", field="areas.id_field")
+    return geojson.read_areas(path, id_field), origin
+
+
+def load_ev_ownership(bundle: RegionBundle) -> tuple[census.EvOwnership, Provenance]:
+    section = bundle.require("ev_ownership")
+    path, origin = _file(bundle, "ev_ownership")
+    kind = section.get("format", "ontario_fsa_csv")
+    if kind != "ontario_fsa_csv":
+        raise InputError(bundle.toml_path, f"unknown ev_ownership format {kind!r} (supported: ontario_fsa_csv)",
+                         field="ev_ownership.format")
+    return census.read_ontario_fsa_csv(path), origin
+
+
+def ev_as_of(bundle: RegionBundle) -> str:
+    """The date EV counts refer to (`ev_ownership.as_of`), used to project EV weights forward."""
+    value = bundle.require("ev_ownership").get("as_of")
+    if value is None:
+        raise InputError(bundle.toml_path, "[ev_ownership] needs as_of (YYYY-MM-DD)", field="ev_ownership.as_of")
+    return str(value)
+
+
+def load_population(bundle: RegionBundle) -> tuple[pd.DataFrame, Provenance]:
+    section = bundle.require("population")
+    path, origin = _file(bundle, "population")
+    for key in ("id_field", "population_field"):
+        if not section.get(key):
+            raise InputError(bundle.toml_path, f"[population] needs {key}", field=f"population.{key}")
+    frame = census.read_population_csv(path, section["id_field"], section["population_field"],
+                                       section.get("dwellings_field"))
+    return frame, origin
+
+
+def load_stations(bundle: RegionBundle, api: OpenChargeMapConfig = OpenChargeMapConfig()
+                  ) -> tuple[stations.StationTable, Provenance]:
+    section = bundle.require("stations")
+    kind = section.get("format", "csv")
+    if kind == "csv":
+        path, origin = _file(bundle, "stations")
+        return stations.read_station_csv(path), origin
+    if kind == "openchargemap_json":
+        path, origin = _file(bundle, "stations")
+        return stations.read_openchargemap_json(path), origin
+    if kind == "openchargemap_api":
+        key = api_key_from_env()
+        boundary, _ = load_boundary(bundle)
+        url = str(section.get("api_url", api.api_url))
+        config = OpenChargeMapConfig(**{**api.__dict__, "api_url": url})
+        pois = fetch_pois(tuple(boundary.total_bounds), key, config)
+        digest = hashlib.sha256(json.dumps(pois, sort_keys=True).encode()).hexdigest()
+        return stations.parse_openchargemap_pois(pois, url), Provenance(url, digest)
+    raise InputError(bundle.toml_path, f"unknown stations format {kind!r} "
+                     "(supported: csv, openchargemap_json, openchargemap_api)", field="stations.format")
+
+
+def load_candidate_sites(bundle: RegionBundle, grid_spacing_m: float = DEFAULT_GRID_SPACING_M
+                         ) -> tuple[pd.DataFrame, Provenance]:
+    section = bundle.section("candidate_sites")
+    if section is None:
+        boundary, origin = load_boundary(bundle)
+        frame = grid_candidates(boundary, grid_spacing_m)
+        return frame, Provenance(f"grid every {grid_spacing_m:g} m inside {origin.source}", origin.sha256)
+    path, origin = _file(bundle, "candidate_sites")
+    return read_candidate_geojson(path, section.get("id_field")), origin
+
+
+def load_transit_stops(bundle: RegionBundle) -> tuple[pd.DataFrame, Provenance] | None:
+    if bundle.section("transit_stops") is None:
+        return None
+    path, origin = _file(bundle, "transit_stops")
+    return transit.read_gtfs_stops(path), origin

@@ -1,0 +1,87 @@
+"""Data-quality rules for raw and derived tables: each returns the number of violating rows per rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from evcharge_pipeline.geometry import project, utm_crs_for
+
+KNOWN_LEVELS = {"L1", "L2", "L3"}
+
+
+def invalid_coordinates(frame: pd.DataFrame) -> int:
+    lat, lon = frame["lat"], frame["lon"]
+    return int((~lat.between(-90, 90) | ~lon.between(-180, 180) | lat.isna() | lon.isna()).sum())
+
+
+def outside_boundary(frame: pd.DataFrame, boundary: shapely.Geometry, tolerance_km: float) -> int:
+    """Points farther than `tolerance_km` from the boundary polygon (0 inside)."""
+    if frame.empty:
+        return 0
+    centroid = boundary.centroid
+    crs = utm_crs_for(centroid.x, centroid.y)
+    region = shapely.transform(boundary, lambda xy: np.column_stack(project(xy[:, 1], xy[:, 0], crs)))
+    x, y = project(frame["lat"].to_numpy(), frame["lon"].to_numpy(), crs)
+    near = shapely.buffer(region, tolerance_km * 1000.0)
+    shapely.prepare(near)
+    return int((~shapely.contains_xy(near, x, y)).sum())
+
+
+def duplicate_keys(frame: pd.DataFrame, columns: list[str]) -> int:
+    return int(frame.duplicated(subset=columns).sum())
+
+
+def station_problems(stations: pd.DataFrame, boundary: shapely.Geometry, tolerance_km: float = 2.0) -> dict[str, int]:
+    return {
+        "invalid_coordinates": invalid_coordinates(stations),
+        f"outside_boundary_by_{tolerance_km:g}_km": outside_boundary(stations, boundary, tolerance_km),
+        "ports_below_1": int((stations["ports"] < 1).sum()),
+        "unknown_level": int((~stations["level"].isin(KNOWN_LEVELS)).sum()),
+        "duplicate_site_id": duplicate_keys(stations, ["site_id"]),
+    }
+
+
+def point_problems(points: pd.DataFrame, key: str, boundary: shapely.Geometry, tolerance_km: float) -> dict[str, int]:
+    return {
+        "invalid_coordinates": invalid_coordinates(points),
+        f"outside_boundary_by_{tolerance_km:g}_km": outside_boundary(points, boundary, tolerance_km),
+        f"duplicate_{key}": duplicate_keys(points, [key]),
+    }
+
+
+def area_statistic_problems(frame: pd.DataFrame, value_columns: list[str]) -> dict[str, int]:
+    problems = {"duplicate_area_id": duplicate_keys(frame, ["area_id"])}
+    for column in value_columns:
+        problems[f"negative_{column}"] = int((frame[column] < 0).sum())
+    return problems
+
+
+def conservation_gap(derived_total: float, source_total: float) -> float:
+    """Relative difference between a derived total and the total it was derived from."""
+    return abs(derived_total - source_total) / max(abs(source_total), 1e-9)
+
+
+def demand_point_problems(points: pd.DataFrame, area_totals: pd.DataFrame, boundary: shapely.Geometry,
+                          rel_tolerance: float = 1e-6) -> dict[str, int]:
+    return {
+        "duplicate_demand_id": duplicate_keys(points, ["demand_id"]),
+        "outside_boundary": outside_boundary(points, boundary, 0.0),
+        "negative_population_or_ev": int(((points["population"] < 0) | (points["ev_count"] < 0)).sum()),
+        "population_not_conserved": int(conservation_gap(points["population"].sum(),
+                                                         area_totals["population_inside"].sum()) > rel_tolerance),
+        "ev_count_not_conserved": int(conservation_gap(points["ev_count"].sum(),
+                                                       area_totals["ev_count_inside"].sum()) > rel_tolerance),
+    }
+
+
+def coverage_problems(coverage: pd.DataFrame, demand_ids: pd.Series, site_ids: pd.Series,
+                      max_radius_km: float) -> dict[str, int]:
+    return {
+        "duplicate_pair": duplicate_keys(coverage, ["demand_id", "site_id"]),
+        "beyond_max_radius": int((coverage["distance_km"] > max_radius_km + 1e-9).sum()),
+        "unknown_demand_id": int((~coverage["demand_id"].isin(demand_ids)).sum()),
+        "unknown_site_id": int((~coverage["site_id"].isin(site_ids)).sum()),
+        "unknown_site_kind": int((~coverage["site_kind"].isin({"existing", "candidate"})).sum()),
+    }
