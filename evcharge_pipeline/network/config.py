@@ -1,0 +1,197 @@
+"""Typed configuration of the network enhancement model.
+
+Every figure the model uses lives here with its unit in the field name. Money is Canadian dollars
+(`_cad`), distances kilometres (`_km`), power kilowatts (`_kw`). The defaults are planning figures for
+a mid-sized Ontario region: an L2→L3 upgrade at 50,000 CAD, L2 ports at 5,000 CAD, L3 ports at
+15,000 CAD, operating costs of 2,000 CAD/yr per L2 station and 5,000 CAD/yr per L3 station.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+SOLVERS = ("HIGHS", "SCIP", "CBC")
+CONSTRAINT_GROUPS = (
+    "total_budget",
+    "phase_budget",
+    "max_upgrades_per_phase",
+    "coverage_target_l2",
+    "coverage_target_l3",
+    "max_l3_distance",
+    "l3_spacing",
+    "site_grid_capacity",
+    "area_grid_capacity",
+    "min_ports_per_area",
+)
+
+
+class ConfigError(ValueError):
+    """A contradictory or out-of-range network model setting (names the field)."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """All parameters of one network-plan solve.
+
+    Coverage: a demand point is covered by level k when an active site offering level k lies within
+    `radius_{k}_km`. It is underserved when no L2 or L3 site lies within the larger of the two radii.
+    Service standard: every demand point that some potential L3 site (existing L3, upgradeable L2 or
+    candidate) can reach within `max_l3_distance_km` must have an active L3 within that distance by the
+    last phase; points no site can reach are exempt and counted in the summary.
+    """
+
+    # --- budget and phasing -------------------------------------------------------------------
+    budget_cad: float = 1_000_000.0              # total capital budget over all phases
+    phases: int = 3                              # number of build phases
+    phase_budget_cad: tuple[float, ...] | None = None   # per-phase caps; None = equal split of budget_cad
+    years_per_phase: float = 2.0                 # length of a phase, for operating cost over the horizon
+    max_upgrades_per_phase: int = 6              # L2→L3 upgrades allowed per phase
+
+    # --- geometry ------------------------------------------------------------------------------
+    radius_l2_km: float = 1.0                    # L2 (destination charging) coverage radius
+    radius_l3_km: float = 3.0                    # L3 (DC fast) coverage radius
+    max_l3_distance_km: float | None = 5.0       # service standard; None disables it
+    min_l3_spacing_km: float = 2.0               # no two new/upgraded L3 sites closer than this; 0 disables
+
+    # --- coverage targets (share of weight covered in the last phase) ---------------------------
+    min_coverage_l2_share: float = 0.0
+    min_coverage_l3_share: float = 0.0
+    coverage_weight: Literal["ev", "population"] = "ev"   # weight of targets, objective and shares
+
+    # --- capital costs ---------------------------------------------------------------------------
+    upgrade_l3_cad: float = 50_000.0             # civil/grid work of an L2→L3 upgrade (ports extra)
+    new_l2_station_cad: float = 10_000.0         # site work of a new L2 station (ports extra)
+    new_l3_station_cad: float = 80_000.0         # site work of a new L3 station (ports extra)
+    port_l2_cad: float = 5_000.0                 # per L2 port installed
+    port_l3_cad: float = 15_000.0                # per L3 port installed
+    retire_cad: float = 2_000.0                  # decommissioning; negative = resale value
+
+    # --- operating costs -------------------------------------------------------------------------
+    opex_l2_station_cad_per_year: float = 2_000.0
+    opex_l3_station_cad_per_year: float = 5_000.0   # a station with any L3 port pays the L3 rate
+
+    # --- ports and power -------------------------------------------------------------------------
+    new_l2_station_ports: int = 2                # ports a new L2 station opens with
+    new_l3_station_ports: int = 2                # L3 ports a new L3 station opens with
+    upgrade_l3_ports: int = 2                    # L3 ports an upgrade installs (L2 ports stay)
+    max_added_ports_per_phase: int = 4           # extra ports per site, level and phase
+    power_l1_kw: float = 1.9
+    power_l2_kw: float = 7.2
+    power_l3_kw: float = 50.0
+    site_grid_capacity_kw: float = 250.0         # per site; raised to the existing load where that is higher
+    area_grid_capacity_kw: float | None = 2_000.0   # per area; raised to the existing load; None = no limit
+    min_ports_per_100_ev: float = 0.0            # minimum public ports per 100 EVs in each area; 0 disables
+
+    # --- which existing stations may change ------------------------------------------------------
+    upgradeable_levels: tuple[str, ...] = ("L2",)
+    not_upgradeable_site_ids: tuple[str, ...] = ()
+    allow_retire: bool = True
+
+    # --- objective weights (objective is dimensionless) ------------------------------------------
+    weight_coverage: float = 1.0                 # per unit of weighted coverage share (summed over L2, L3)
+    phase_discount: float = 0.8                  # phase t coverage counts discount**(t-1): earlier is worth more
+    weight_opex_per_mcad: float = 0.02           # per million CAD of operating cost over the horizon
+    weight_upgrade: float = 0.002                # bonus per upgrade (re-use of an existing site)
+    weight_underserved: float = 0.5              # per unit of underserved share in the last phase
+    weight_capex_per_mcad: float = 0.001         # small tie-break per million CAD of capex
+
+    # --- solving ---------------------------------------------------------------------------------
+    solver: str = "HIGHS"                        # HIGHS | SCIP | CBC
+    mip_gap: float = 0.001                       # relative gap at which the solver stops
+    time_limit_seconds: float = 60.0
+    threads: int | None = None                   # None = solver default
+    warm_start: bool = True                      # start HiGHS from the greedy plan when it is feasible
+    aggregate_demand: bool = True                # merge demand points with identical coverage sets
+    diagnose_infeasible: bool = True             # run the diagnosis solves when the plan is infeasible
+    diagnosis_time_limit_seconds: float = 20.0
+    relax: tuple[str, ...] = field(default=())   # constraint groups to omit (diagnosis and what-if runs)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -------------------------------------------------------------------------------------------
+    @property
+    def radius_max_km(self) -> float:
+        return max(self.radius_l2_km, self.radius_l3_km)
+
+    @property
+    def largest_radius_km(self) -> float:
+        """The largest distance the model reads from the coverage pairs."""
+        return max(self.radius_max_km, self.max_l3_distance_km or 0.0)
+
+    def phase_budgets(self) -> tuple[float, ...]:
+        if self.phase_budget_cad is not None:
+            return tuple(float(b) for b in self.phase_budget_cad)
+        return tuple(self.budget_cad / self.phases for _ in range(self.phases))
+
+    def validate(self) -> None:
+        def bad(name: str, message: str) -> None:
+            raise ConfigError(f"network config field '{name}': {message}")
+
+        if self.phases < 1:
+            bad("phases", f"must be >= 1, got {self.phases}")
+        if self.budget_cad < 0:
+            bad("budget_cad", f"must be >= 0, got {self.budget_cad}")
+        if self.phase_budget_cad is not None:
+            if len(self.phase_budget_cad) != self.phases:
+                bad("phase_budget_cad", f"needs {self.phases} values (one per phase), got {len(self.phase_budget_cad)}")
+            if any(b < 0 for b in self.phase_budget_cad):
+                bad("phase_budget_cad", "values must be >= 0")
+        for name in ("radius_l2_km", "radius_l3_km"):
+            if getattr(self, name) <= 0:
+                bad(name, f"must be > 0, got {getattr(self, name)}")
+        if self.max_l3_distance_km is not None and self.max_l3_distance_km <= 0:
+            bad("max_l3_distance_km", "must be > 0 or None")
+        if self.min_l3_spacing_km < 0:
+            bad("min_l3_spacing_km", "must be >= 0")
+        for name in ("min_coverage_l2_share", "min_coverage_l3_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                bad(name, f"is a share and must lie in [0, 1], got {value}")
+        if self.coverage_weight not in ("ev", "population"):
+            bad("coverage_weight", f"must be 'ev' or 'population', got {self.coverage_weight!r}")
+        for name in ("new_l2_station_ports", "new_l3_station_ports", "upgrade_l3_ports", "max_added_ports_per_phase"):
+            if getattr(self, name) < 0:
+                bad(name, "must be >= 0")
+        if self.new_l3_station_ports < 1 or self.upgrade_l3_ports < 1:
+            bad("new_l3_station_ports", "an L3 station needs at least one L3 port (also upgrade_l3_ports)")
+        if self.new_l2_station_ports < 1:
+            bad("new_l2_station_ports", "an L2 station needs at least one port")
+        if not 0.0 < self.phase_discount <= 1.0:
+            bad("phase_discount", f"must lie in (0, 1], got {self.phase_discount}")
+        if self.solver.upper() not in SOLVERS:
+            bad("solver", f"must be one of {SOLVERS}, got {self.solver!r}")
+        if not 0.0 <= self.mip_gap < 1.0:
+            bad("mip_gap", "must lie in [0, 1)")
+        if self.time_limit_seconds <= 0:
+            bad("time_limit_seconds", "must be > 0")
+        unknown = set(self.relax) - set(CONSTRAINT_GROUPS)
+        if unknown:
+            bad("relax", f"unknown constraint groups {sorted(unknown)}; known: {CONSTRAINT_GROUPS}")
+        if self.site_grid_capacity_kw <= 0:
+            bad("site_grid_capacity_kw", "must be > 0")
+        if self.area_grid_capacity_kw is not None and self.area_grid_capacity_kw <= 0:
+            bad("area_grid_capacity_kw", "must be > 0 or None")
+        if self.min_ports_per_100_ev < 0:
+            bad("min_ports_per_100_ev", "must be >= 0")
+
+    def with_changes(self, **changes: Any) -> "NetworkConfig":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Named cost scenarios a planner can select (applied on top of any config).
+COST_SCENARIOS: dict[str, dict[str, float]] = {
+    "base": {},
+    "high_l3_cost": {"upgrade_l3_cad": 75_000.0, "new_l3_station_cad": 120_000.0, "port_l3_cad": 22_500.0},
+    "low_hardware_cost": {"port_l2_cad": 3_500.0, "port_l3_cad": 10_000.0},
+}
+
+
+def with_cost_scenario(config: NetworkConfig, scenario: str) -> NetworkConfig:
+    if scenario not in COST_SCENARIOS:
+        raise ConfigError(f"unknown cost scenario {scenario!r}; known: {sorted(COST_SCENARIOS)}")
+    return replace(config, **COST_SCENARIOS[scenario])

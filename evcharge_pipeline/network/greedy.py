@@ -1,0 +1,130 @@
+"""Greedy construction of a starting plan (phase by phase, best objective gain per dollar).
+
+It takes upgrades and new stations only (no retirements, no extra ports), respects the phase and total
+budgets, upgrade limits, L3 spacing and grid capacity, and favours actions that meet the service standard
+and coverage targets first. Gains are computed for all sites at once from the sparse coverage matrices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.inputs import NetworkInputs
+from evcharge_pipeline.network.state import Decisions
+
+TARGET_BONUS = 10.0     # per unit of weighted share still missing from a coverage target
+STANDARD_BONUS = 1.0    # per demand group still outside the service standard
+
+
+def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5000) -> Decisions:
+    T, n, e = config.phases, inputs.n_sites, inputs.n_existing
+    d = Decisions.empty(inputs, T)
+    if n == 0:
+        return d
+    s = inputs.sites
+    level = s["level"].to_numpy()
+    w = inputs.group_weight
+    W = max(inputs.total_weight, 1e-12)
+    has_l2 = (level == "L2").astype(float)
+    has_l3 = (level == "L3").astype(float)
+    a2t, a3t, aat, adt = inputs.a_l2.T.tocsr(), inputs.a_l3.T.tocsr(), inputs.a_any.T.tocsr(), inputs.a_dmax.T.tocsr()
+    required = inputs.dmax_required.astype(float)
+
+    up_cost = config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad
+    n2_cost = config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad
+    n3_cost = config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad
+    load = (config.power_l1_kw * s["ports_l1"] + config.power_l2_kw * s["ports_l2"]
+            + config.power_l3_kw * s["ports_l3"]).to_numpy(float)
+    capacity = s["capacity_kw"].to_numpy(float)
+    area = inputs.area_of_site
+    area_load = np.zeros(len(inputs.area_ids))
+    np.add.at(area_load, area[area >= 0], load[area >= 0])
+    area_cap = inputs.area_capacity_kw
+
+    can_up = np.zeros(n, bool)
+    can_up[inputs.upgradeable_index()] = True
+    is_cand = np.zeros(n, bool)
+    is_cand[e:] = True
+    blocked = np.zeros(n, bool)
+    conflicts: list[list[int]] = [[] for _ in range(n)]
+    for i, j in inputs.spacing_pairs:
+        conflicts[int(i)].append(int(j))
+        conflicts[int(j)].append(int(i))
+
+    disc = config.phase_discount ** np.arange(T)
+    disc = disc / disc.sum()
+    spent_total = 0.0
+    budgets = config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T
+    total_budget = config.budget_cad if "total_budget" not in config.relax else np.inf
+
+    def room(site_extra_kw: float) -> np.ndarray:
+        ok = load + site_extra_kw <= capacity + 1e-9
+        if "area_grid_capacity" in config.relax:
+            return ok
+        with_area = area >= 0
+        ok[with_area] &= area_load[area[with_area]] + site_extra_kw <= area_cap[area[with_area]] + 1e-9
+        return ok
+
+    for t in range(T):
+        spent = 0.0
+        upgrades = 0
+        future = disc[t:].sum()
+        for _ in range(max_steps):
+            limit = min(budgets[t] - spent, total_budget - spent_total)
+            c2 = (inputs.a_l2 @ has_l2) > 0
+            c3 = (inputs.a_l3 @ has_l3) > 0
+            ca = (inputs.a_any @ np.maximum(has_l2, has_l3)) > 0
+            cd = (inputs.a_dmax @ has_l3) > 0
+            gap2 = max(0.0, config.min_coverage_l2_share * W - w[c2].sum()) / W
+            gap3 = max(0.0, config.min_coverage_l3_share * W - w[c3].sum()) / W
+            g2 = a2t @ (w * ~c2) / W
+            g3 = a3t @ (w * ~c3) / W
+            ga = aat @ (w * ~ca) / W
+            gd = adt @ (required * ~cd)
+            base = config.weight_underserved * ga
+            gain_l3 = (config.weight_coverage * future * g3 + base + STANDARD_BONUS * gd
+                       + TARGET_BONUS * np.minimum(g3, gap3))
+            gain_l2 = config.weight_coverage * future * g2 + base + TARGET_BONUS * np.minimum(g2, gap2)
+            years = config.years_per_phase * (T - t)
+            opex2 = config.weight_opex_per_mcad * years * config.opex_l2_station_cad_per_year / 1e6
+            opex3 = config.weight_opex_per_mcad * years * config.opex_l3_station_cad_per_year / 1e6
+            score_up = np.where(
+                can_up & ~blocked & room(config.upgrade_l3_ports * config.power_l3_kw) & (up_cost <= limit)
+                & (upgrades < config.max_upgrades_per_phase),
+                (gain_l3 + config.weight_upgrade - (opex3 - opex2)) / up_cost, -np.inf)
+            score_n3 = np.where(is_cand & ~blocked & room(config.new_l3_station_ports * config.power_l3_kw)
+                                & (n3_cost <= limit), (gain_l3 - opex3) / n3_cost, -np.inf)
+            score_n2 = np.where(is_cand & room(config.new_l2_station_ports * config.power_l2_kw) & (n2_cost <= limit),
+                                (gain_l2 - opex2) / n2_cost, -np.inf)
+            scores = np.vstack([score_up, score_n3, score_n2])
+            kind, site = np.unravel_index(int(np.argmax(scores)), scores.shape)
+            if not np.isfinite(scores[kind, site]) or scores[kind, site] <= 0:
+                break
+            if kind == 0:
+                d.upgrade_phase[site] = t + 1
+                has_l3[site] = 1.0
+                cost, extra = up_cost, config.upgrade_l3_ports * config.power_l3_kw
+                upgrades += 1
+                can_up[site] = False
+            else:
+                d.open_level[site] = 3 if kind == 1 else 2
+                d.open_phase[site] = t + 1
+                if kind == 1:
+                    has_l3[site] = 1.0
+                    extra = config.new_l3_station_ports * config.power_l3_kw
+                    cost = n3_cost
+                else:
+                    has_l2[site] = 1.0
+                    extra = config.new_l2_station_ports * config.power_l2_kw
+                    cost = n2_cost
+                is_cand[site] = False
+            if kind in (0, 1):
+                blocked[conflicts[site]] = True
+                blocked[site] = True
+            load[site] += extra
+            if area[site] >= 0:
+                area_load[area[site]] += extra
+            spent += cost
+            spent_total += cost
+    return d

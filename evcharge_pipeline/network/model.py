@@ -1,0 +1,306 @@
+"""The phased network-enhancement MILP, built with CVXPY from sparse coverage matrices.
+
+Decisions per phase t = 1..T (binary unless stated):
+  U[s,t]  upgrade existing L2 station s to L3 (upgradeable stations only)
+  R[s,t]  retire existing station s
+  Y2/Y3[c,t]  open a new L2 / L3 station at candidate site c
+  P2/P3[i,t]  integer L2 / L3 ports added at site i (only where that level is active)
+  cov2/cov3[g,t] in [0,1]  share of demand group g covered by L2 / L3 in phase t
+  u[g] in [0,1]  demand group g underserved (no L2/L3 within the larger radius) in the last phase
+Capacity built in phase t counts from t on: the state of a site in phase t is the cumulative sum of
+its decisions up to t (a right-multiplication by an upper-triangular matrix of ones).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.inputs import NetworkInputs
+from evcharge_pipeline.network.state import Decisions, active_from, in_phase
+
+MCAD = 1_000_000.0
+
+
+def _var(shape: tuple[int, ...], **kwargs) -> cp.Variable | cp.Constant:
+    if int(np.prod(shape)) == 0:
+        return cp.Constant(np.zeros(shape))
+    return cp.Variable(shape, **kwargs)
+
+
+def _selector(rows: int, index: np.ndarray) -> sp.csr_matrix:
+    """rows x len(index) matrix with a one at (index[j], j)."""
+    return sp.csr_matrix((np.ones(len(index)), (index, np.arange(len(index)))), shape=(rows, len(index)))
+
+
+@dataclass
+class BuiltModel:
+    problem: cp.Problem
+    variables: dict[str, Any]
+    expressions: dict[str, Any]
+    rows: dict[str, np.ndarray]            # group/area row selections used by the coverage variables
+    build_seconds: float
+    objective_kind: str
+    constraint_groups: dict[str, list] = field(default_factory=dict)
+
+
+def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "plan") -> BuiltModel:
+    """objective: 'plan' (the weighted objective), 'min_capex' (cheapest plan meeting every kept
+    constraint, budgets dropped) or 'feasibility' (zero objective)."""
+    started = time.perf_counter()
+    T, n, e = config.phases, inputs.n_sites, inputs.n_existing
+    c = n - e
+    relax = set(config.relax)
+    if objective == "min_capex":
+        relax |= {"total_budget", "phase_budget"}
+    sites = inputs.sites
+    up_idx = inputs.upgradeable_index()
+    M = config.max_added_ports_per_phase
+    tri = np.triu(np.ones((T, T)))          # X @ tri = cumulative sum over phases
+
+    U = _var((len(up_idx), T), boolean=True)
+    R = _var((e if config.allow_retire else 0, T), boolean=True)
+    Y2 = _var((c, T), boolean=True)
+    Y3 = _var((c, T), boolean=True)
+    P2 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
+    P3 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
+
+    e_up = _selector(n, up_idx)
+    e_ex = _selector(n, np.arange(e if config.allow_retire else 0))
+    e_c = _selector(n, np.arange(e, n))
+
+    def lift(selector: sp.csr_matrix, X) -> Any:
+        if selector.shape[1] == 0:
+            return cp.Constant(np.zeros((n, T)))
+        return selector @ (X @ tri)
+
+    up = lift(e_up, U)
+    ret = lift(e_ex, R)
+    new2 = lift(e_c, Y2)
+    new3 = lift(e_c, Y3)
+
+    level = sites["level"].to_numpy()
+    is_existing = (sites["site_kind"].to_numpy() == "existing").astype(float)
+    base_l2 = (level == "L2").astype(float)
+    base_l3 = (level == "L3").astype(float)
+    base_any = base_l2 + base_l3
+    ones_t = np.ones((1, T))
+    col = lambda v: v[:, None] @ ones_t  # noqa: E731  constant sites x phases
+    diag = sp.diags
+
+    alive = col(is_existing) - ret + new2 + new3
+    has_l2 = col(base_l2) - diag(base_l2) @ ret + new2
+    has_l3 = col(base_l3) - diag(base_l3) @ ret + up + new3
+    has_any = col(base_any) - diag(base_any) @ ret + new2 + new3
+    p1 = sites["ports_l1"].to_numpy(float)
+    p2 = sites["ports_l2"].to_numpy(float)
+    p3 = sites["ports_l3"].to_numpy(float)
+    ports_l1 = col(p1) - diag(p1) @ ret
+    ports_l2 = col(p2) - diag(p2) @ ret + config.new_l2_station_ports * new2 + P2 @ tri
+    ports_l3 = col(p3) - diag(p3) @ ret + config.upgrade_l3_ports * up + config.new_l3_station_ports * new3 + P3 @ tri
+    load = config.power_l1_kw * ports_l1 + config.power_l2_kw * ports_l2 + config.power_l3_kw * ports_l3
+
+    ones = lambda k: np.ones(k)  # noqa: E731
+    count = lambda X: ones(X.shape[0]) @ X if X.shape[0] else np.zeros(T)  # noqa: E731  per-phase column sums
+    capex = (
+        (config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad) * count(U)
+        + config.retire_cad * count(R)
+        + (config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad) * count(Y2)
+        + (config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad) * count(Y3)
+        + config.port_l2_cad * count(P2) + config.port_l3_cad * count(P3)
+    )
+
+    groups: dict[str, list] = {k: [] for k in ("logic", "total_budget", "phase_budget", "max_upgrades_per_phase",
+                                               "coverage_target_l2", "coverage_target_l3", "max_l3_distance",
+                                               "l3_spacing", "site_grid_capacity", "area_grid_capacity",
+                                               "min_ports_per_area", "coverage_definition")}
+    logic = groups["logic"]
+    # Each existing station: at most one of upgrade / retire, once.
+    if e:
+        once = np.zeros(e)
+        taken = 0
+        if len(up_idx):
+            taken = _selector(e, up_idx) @ cp.sum(U, axis=1)
+        if config.allow_retire:
+            taken = taken + cp.sum(R, axis=1)
+        if not isinstance(taken, int):
+            logic.append(taken <= once + 1)
+    if c:
+        logic.append(cp.sum(Y2, axis=1) + cp.sum(Y3, axis=1) <= 1)
+    if M > 0:
+        logic.append(P2 <= M * has_l2)
+        logic.append(P3 <= M * has_l3)
+        if e and config.allow_retire:
+            # no ports at a station that is retired at any time (ports would be stranded)
+            ex_ports = (cp.sum(P2, axis=1) + cp.sum(P3, axis=1))[:e]
+            logic.append(ex_ports <= 2 * M * T * (1 - cp.sum(R, axis=1)))
+
+    if "total_budget" not in relax:
+        groups["total_budget"].append(cp.sum(capex) <= config.budget_cad)
+    if "phase_budget" not in relax:
+        groups["phase_budget"].append(capex <= np.array(config.phase_budgets()))
+    if len(up_idx) and "max_upgrades_per_phase" not in relax:
+        groups["max_upgrades_per_phase"].append(cp.sum(U, axis=0) <= config.max_upgrades_per_phase)
+
+    # Coverage of groups, only for groups some site can reach at that level.
+    rows2 = np.flatnonzero(np.diff(inputs.a_l2.indptr) > 0)
+    rows3 = np.flatnonzero(np.diff(inputs.a_l3.indptr) > 0)
+    rows_any = np.flatnonzero(np.diff(inputs.a_any.indptr) > 0)
+    cov2 = _var((len(rows2), T), bounds=[0, 1])
+    cov3 = _var((len(rows3), T), bounds=[0, 1])
+    u = _var((len(rows_any),), bounds=[0, 1])
+    w = inputs.group_weight
+    W = max(inputs.total_weight, 1e-12)
+    if len(rows2):
+        groups["coverage_definition"].append(cov2 <= inputs.a_l2[rows2] @ has_l2)
+    if len(rows3):
+        groups["coverage_definition"].append(cov3 <= inputs.a_l3[rows3] @ has_l3)
+    if len(rows_any):
+        groups["coverage_definition"].append(u >= 1 - inputs.a_any[rows_any] @ has_any[:, T - 1])
+    covered2_last = w[rows2] @ cov2[:, T - 1] if len(rows2) else 0.0
+    covered3_last = w[rows3] @ cov3[:, T - 1] if len(rows3) else 0.0
+    if config.min_coverage_l2_share > 0 and "coverage_target_l2" not in relax:
+        groups["coverage_target_l2"].append(covered2_last >= config.min_coverage_l2_share * W)
+    if config.min_coverage_l3_share > 0 and "coverage_target_l3" not in relax:
+        groups["coverage_target_l3"].append(covered3_last >= config.min_coverage_l3_share * W)
+    req = np.flatnonzero(inputs.dmax_required)
+    if len(req) and "max_l3_distance" not in relax:
+        groups["max_l3_distance"].append(inputs.a_dmax[req] @ has_l3[:, T - 1] >= 1)
+    if len(inputs.spacing_pairs) and "l3_spacing" not in relax:
+        pairs = inputs.spacing_pairs
+        k = len(pairs)
+        conflict = sp.csr_matrix((np.ones(2 * k), (np.r_[np.arange(k), np.arange(k)], np.r_[pairs[:, 0], pairs[:, 1]])),
+                                 shape=(k, n))
+        new_l3_last = (up + new3)[:, T - 1]
+        groups["l3_spacing"].append(conflict @ new_l3_last <= 1)
+    if "site_grid_capacity" not in relax:
+        cap = sites["capacity_kw"].to_numpy(float)
+        groups["site_grid_capacity"].append(load <= col(cap))
+    with_area = np.flatnonzero(inputs.area_of_site >= 0)
+    area_matrix = sp.csr_matrix((np.ones(len(with_area)), (inputs.area_of_site[with_area], with_area)),
+                                shape=(len(inputs.area_ids), n))
+    finite = np.flatnonzero(np.isfinite(inputs.area_capacity_kw))
+    if len(finite) and "area_grid_capacity" not in relax:
+        groups["area_grid_capacity"].append(area_matrix[finite] @ load <= col(inputs.area_capacity_kw[finite]))
+    need = np.flatnonzero(inputs.area_min_ports > 0)
+    if len(need) and "min_ports_per_area" not in relax:
+        total_ports = (ports_l1 + ports_l2 + ports_l3)[:, T - 1]
+        groups["min_ports_per_area"].append(area_matrix[need] @ total_ports >= inputs.area_min_ports[need])
+
+    disc = config.phase_discount ** np.arange(T)
+    disc = disc / disc.sum()
+    cov_term = 0.0
+    if len(rows2):
+        cov_term = cov_term + (w[rows2] @ cov2 @ disc) / W
+    if len(rows3):
+        cov_term = cov_term + (w[rows3] @ cov3 @ disc) / W
+    unreachable = W - (w[rows_any].sum() if len(rows_any) else 0.0)
+    underserved = ((w[rows_any] @ u if len(rows_any) else 0.0) + unreachable) / W
+    opex_by_phase = config.opex_l2_station_cad_per_year * count(alive) + (
+        config.opex_l3_station_cad_per_year - config.opex_l2_station_cad_per_year) * count(has_l3)
+    opex_total = config.years_per_phase * cp.sum(opex_by_phase)
+    n_upgrades = cp.sum(U) if len(up_idx) else 0.0
+    if objective == "plan":
+        goal = cp.Maximize(
+            config.weight_coverage * cov_term
+            - config.weight_opex_per_mcad * opex_total / MCAD
+            + config.weight_upgrade * n_upgrades
+            - config.weight_underserved * underserved
+            - config.weight_capex_per_mcad * cp.sum(capex) / MCAD
+        )
+    elif objective == "min_capex":
+        goal = cp.Minimize(cp.sum(capex) / MCAD)
+    elif objective == "feasibility":
+        goal = cp.Minimize(0)
+    else:
+        raise ValueError(f"unknown objective {objective!r}")
+    constraints = [con for group in groups.values() for con in group]
+    problem = cp.Problem(goal, constraints)
+    return BuiltModel(
+        problem=problem,
+        variables={"U": U, "R": R, "Y2": Y2, "Y3": Y3, "P2": P2, "P3": P3, "cov2": cov2, "cov3": cov3, "u": u},
+        expressions={"capex": capex, "has_l2": has_l2, "has_l3": has_l3, "has_any": has_any, "load": load,
+                     "coverage_term": cov_term, "underserved": underserved, "opex_total": opex_total},
+        rows={"l2": rows2, "l3": rows3, "any": rows_any, "upgradeable": up_idx},
+        build_seconds=time.perf_counter() - started,
+        objective_kind=objective,
+        constraint_groups=groups,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+def decisions_from_values(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig) -> Decisions:
+    T = config.phases
+    d = Decisions.empty(inputs, T)
+    v = model.variables
+
+    def val(name: str) -> np.ndarray:
+        var = v[name]
+        return np.rint(np.asarray(var.value if isinstance(var, cp.Variable) else var.value, float)).astype(np.int64)
+
+    def first_phase(x: np.ndarray) -> np.ndarray:
+        if x.size == 0:
+            return np.zeros(x.shape[0], np.int64)
+        return np.where(x.max(axis=1) > 0, x.argmax(axis=1) + 1, 0)
+
+    up_idx = model.rows["upgradeable"]
+    if len(up_idx):
+        d.upgrade_phase[up_idx] = first_phase(val("U"))
+    if config.allow_retire and inputs.n_existing:
+        d.retire_phase[:] = first_phase(val("R"))
+    e = inputs.n_existing
+    if inputs.n_candidates:
+        y2, y3 = first_phase(val("Y2")), first_phase(val("Y3"))
+        d.open_level[e:] = np.where(y3 > 0, 3, np.where(y2 > 0, 2, 0))
+        d.open_phase[e:] = np.maximum(y2, y3)
+    if isinstance(v["P2"], cp.Variable):
+        d.ports_l2[:] = val("P2")
+        d.ports_l3[:] = val("P3")
+    return d
+
+
+def assign_decisions(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> None:
+    """Set every variable's value from decisions (coverage and underservice at their best values)."""
+    T = config.phases
+    v = model.variables
+    up_idx = model.rows["upgradeable"]
+    if isinstance(v["U"], cp.Variable):
+        v["U"].value = in_phase(d.upgrade_phase[up_idx], T).astype(float)
+    if isinstance(v["R"], cp.Variable):
+        v["R"].value = in_phase(d.retire_phase, T).astype(float)
+    e = inputs.n_existing
+    if isinstance(v["Y2"], cp.Variable):
+        v["Y2"].value = in_phase(np.where(d.open_level[e:] == 2, d.open_phase[e:], 0), T).astype(float)
+        v["Y3"].value = in_phase(np.where(d.open_level[e:] == 3, d.open_phase[e:], 0), T).astype(float)
+    if isinstance(v["P2"], cp.Variable):
+        v["P2"].value = d.ports_l2.astype(float)
+        v["P3"].value = d.ports_l3.astype(float)
+    ex = model.expressions
+    has_l2, has_l3, has_any = ex["has_l2"].value, ex["has_l3"].value, ex["has_any"].value
+    if isinstance(v["cov2"], cp.Variable):
+        v["cov2"].value = np.minimum(1.0, inputs.a_l2[model.rows["l2"]] @ has_l2)
+    if isinstance(v["cov3"], cp.Variable):
+        v["cov3"].value = np.minimum(1.0, inputs.a_l3[model.rows["l3"]] @ has_l3)
+    if isinstance(v["u"], cp.Variable):
+        v["u"].value = np.maximum(0.0, 1.0 - inputs.a_any[model.rows["any"]] @ has_any[:, T - 1])
+
+
+def zero_objective_value(model: BuiltModel) -> float:
+    """The objective's constant term (every variable at zero)."""
+    saved = {k: (var.value if isinstance(var, cp.Variable) else None) for k, var in model.variables.items()}
+    for var in model.problem.variables():
+        var.value = np.zeros(var.shape)
+    value = float(model.problem.objective.value)
+    for k, var in model.variables.items():
+        if isinstance(var, cp.Variable):
+            var.value = saved[k]
+    return value
+
+
+_ = active_from  # re-exported helper used by callers building decisions

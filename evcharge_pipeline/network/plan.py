@@ -1,0 +1,246 @@
+"""Plan a region's charging network: prepare inputs, warm-start, solve, diagnose, tabulate.
+
+`plan_network` is the one entry point the assets, the benchmark and the tests call. Infeasible and
+unbounded instances are answers, not exceptions: the result carries the status and a diagnosis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from evcharge_pipeline.network.config import CONSTRAINT_GROUPS, NetworkConfig
+from evcharge_pipeline.network.greedy import greedy_plan
+from evcharge_pipeline.network.inputs import NetworkInputs, prepare_inputs
+from evcharge_pipeline.network.model import assign_decisions, build_model, decisions_from_values
+from evcharge_pipeline.network.solve import SolveOutcome, solve_model
+from evcharge_pipeline.network.state import Decisions, NetworkState, coverage_shares, evaluate_state
+
+PLAN_COLUMNS = [
+    "site_id", "site_kind", "name", "lat", "lon", "area_id", "level_before", "action", "phase",
+    "l1_ports_before", "l2_ports_before", "l3_ports_before", "l1_ports_after", "l2_ports_after", "l3_ports_after",
+    "ports_added_l2", "ports_added_l3", "capex_cad", "annual_opex_cad",
+]
+
+
+@dataclass
+class NetworkPlanResult:
+    status: str
+    plan: pd.DataFrame              # plan.network_plan rows (empty when no solution)
+    summary: dict                   # one plan.network_plan_summary row
+    inputs: NetworkInputs
+    config: NetworkConfig
+    decisions: Decisions | None = None
+    state: NetworkState | None = None
+    outcome: SolveOutcome | None = None
+    diagnosis: str = ""
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.decisions is not None
+
+
+def _site_opex(alive: np.ndarray, has_l3: np.ndarray, config: NetworkConfig) -> np.ndarray:
+    return np.where(has_l3 > 0, config.opex_l3_station_cad_per_year,
+                    np.where(alive > 0, config.opex_l2_station_cad_per_year, 0.0))
+
+
+def plan_rows(inputs: NetworkInputs, d: Decisions, st: NetworkState, config: NetworkConfig) -> pd.DataFrame:
+    """One row per site and decision (see the module docs of the asset); untouched existing stations keep."""
+    s = inputs.sites
+    T, e = config.phases, inputs.n_existing
+    opex = _site_opex(st.alive, st.has_l3, config)
+    init_l1, init_l2, init_l3 = (s[c].to_numpy() for c in ("ports_l1", "ports_l2", "ports_l3"))
+    init_opex = _site_opex(np.ones(len(s)), (s["level"].to_numpy() == "L3").astype(int), config)
+    init_opex[e:] = 0.0
+    rows = []
+    touched = (d.ports_l2.sum(axis=1) + d.ports_l3.sum(axis=1) > 0) | (d.open_level > 0)
+    touched[:e] |= (d.upgrade_phase > 0) | (d.retire_phase > 0)
+    for i in np.flatnonzero(touched | (np.arange(len(s)) < e)):
+        base = {"site_id": s["site_id"].iat[i], "site_kind": s["site_kind"].iat[i], "name": s["name"].iat[i],
+                "lat": float(s["lat"].iat[i]), "lon": float(s["lon"].iat[i]), "area_id": s["area_id"].iat[i],
+                "level_before": s["level"].iat[i] if i < e else None}
+        if not touched[i]:
+            rows.append({**base, "action": "keep", "phase": None,
+                         "l1_ports_before": init_l1[i], "l2_ports_before": init_l2[i], "l3_ports_before": init_l3[i],
+                         "l1_ports_after": init_l1[i], "l2_ports_after": init_l2[i], "l3_ports_after": init_l3[i],
+                         "ports_added_l2": 0, "ports_added_l3": 0, "capex_cad": 0.0, "annual_opex_cad": init_opex[i]})
+            continue
+        action_phase, action = 0, "keep"
+        if i < e and d.upgrade_phase[i] > 0:
+            action_phase, action = int(d.upgrade_phase[i]), "upgrade_l3"
+        elif i < e and d.retire_phase[i] > 0:
+            action_phase, action = int(d.retire_phase[i]), "retire"
+        elif d.open_level[i] > 0:
+            action_phase, action = int(d.open_phase[i]), "new_l3" if d.open_level[i] == 3 else "new_l2"
+        phases = set(np.flatnonzero(d.ports_l2[i] + d.ports_l3[i] > 0) + 1)
+        if action_phase:
+            phases.add(action_phase)
+        for t in sorted(phases):
+            k = t - 1
+            before = ((init_l1[i], init_l2[i], init_l3[i]) if k == 0 else
+                      (st.ports_l1[i, k - 1], st.ports_l2[i, k - 1], st.ports_l3[i, k - 1]))
+            rows.append({**base, "action": action if t == action_phase else "keep", "phase": int(t),
+                         "l1_ports_before": before[0], "l2_ports_before": before[1], "l3_ports_before": before[2],
+                         "l1_ports_after": st.ports_l1[i, k], "l2_ports_after": st.ports_l2[i, k],
+                         "l3_ports_after": st.ports_l3[i, k],
+                         "ports_added_l2": d.ports_l2[i, k], "ports_added_l3": d.ports_l3[i, k],
+                         "capex_cad": float(st.capex_by_site[i, k]), "annual_opex_cad": float(opex[i, k])})
+    frame = pd.DataFrame(rows, columns=PLAN_COLUMNS)
+    for column in PLAN_COLUMNS[9:17]:
+        frame[column] = frame[column].astype("int64")
+    frame["phase"] = frame["phase"].astype("Int64")
+    frame["level_before"] = frame["level_before"].astype(object)
+    return frame
+
+
+def _parameters(config: NetworkConfig) -> dict:
+    return {
+        "budget_cad": float(config.budget_cad), "radius_l2_km": config.radius_l2_km,
+        "radius_l3_km": config.radius_l3_km, "min_l3_spacing_km": config.min_l3_spacing_km,
+        "max_l3_distance_km": config.max_l3_distance_km, "phases": config.phases, "solver": config.solver.upper(),
+        "min_coverage_l2_share": config.min_coverage_l2_share, "min_coverage_l3_share": config.min_coverage_l3_share,
+        "coverage_weight": config.coverage_weight, "mip_gap_target": config.mip_gap,
+        "time_limit_seconds": config.time_limit_seconds,
+        "config_json": json.dumps(config.as_dict(), sort_keys=True, default=list),
+    }
+
+
+def _coverage_figures(inputs: NetworkInputs, state: NetworkState | None, config: NetworkConfig) -> dict:
+    level = inputs.sites["level"].to_numpy()
+    before = coverage_shares(inputs, (level == "L2").astype(float), (level == "L3").astype(float))
+    out = {}
+    for key in ("coverage_l2_population", "coverage_l2_ev", "coverage_l3_population", "coverage_l3_ev",
+                "underserved_population", "underserved_ev"):
+        out[f"{key}_before"] = before[key]
+    if state is not None:
+        after = coverage_shares(inputs, state.has_l2[:, -1].astype(float), state.has_l3[:, -1].astype(float))
+        for key, value in after.items():
+            out[f"{key}_after"] = value
+    else:
+        for key in before:
+            out[f"{key}_after"] = None
+    weight = config.coverage_weight
+    out["underserved_share_before"] = out[f"underserved_{'ev' if weight == 'ev' else 'population'}_before"]
+    out["underserved_share_after"] = out[f"underserved_{'ev' if weight == 'ev' else 'population'}_after"]
+    return out
+
+
+def diagnose(inputs: NetworkInputs, config: NetworkConfig) -> tuple[str, dict]:
+    """Name the constraints that make an instance infeasible and the smallest budget that would do."""
+    limit = config.diagnosis_time_limit_seconds
+    facts: dict = {}
+    parts = []
+    probe = config.with_changes(warm_start=False)
+    min_capex = build_model(inputs, probe, objective="min_capex")
+    outcome = solve_model(min_capex, inputs, probe, time_limit_seconds=limit)
+    if outcome.has_solution:
+        cheapest = float(min_capex.expressions["capex"].value.sum())
+        facts["min_budget_cad"] = cheapest
+        per_phase = min_capex.expressions["capex"].value
+        parts.append(
+            f"budget too small: the other constraints need at least {cheapest:,.0f} CAD in total "
+            f"(budget {config.budget_cad:,.0f} CAD); the cheapest such plan spends "
+            + ", ".join(f"phase {t + 1}: {v:,.0f}" for t, v in enumerate(per_phase))
+            + (" (proven minimum)" if outcome.status == "optimal" else f" (best found, status {outcome.status})")
+        )
+        if cheapest <= config.budget_cad + 1e-6:
+            parts[-1] = (f"the total budget suffices ({cheapest:,.0f} CAD needed) but the per-phase caps "
+                         f"{[round(b) for b in config.phase_budgets()]} do not fit the spending profile")
+    else:
+        parts.append(f"infeasible even with unlimited budget (status {outcome.status})")
+    culprits = []
+    for group in CONSTRAINT_GROUPS:
+        if group in config.relax or group in ("total_budget",):
+            continue
+        relaxed = probe.with_changes(relax=tuple(set(config.relax) | {group}))
+        model = build_model(inputs, relaxed, objective="feasibility")
+        if not model.constraint_groups.get(group) and group not in ("max_l3_distance", "l3_spacing"):
+            continue
+        result = solve_model(model, inputs, relaxed, time_limit_seconds=limit)
+        if result.has_solution:
+            culprits.append(group)
+    facts["conflicting_groups"] = culprits
+    if culprits:
+        parts.append("dropping any one of these constraint groups restores feasibility: " + ", ".join(culprits))
+    else:
+        parts.append("no single constraint group explains it (several conflict together)")
+    exempt = int((~inputs.dmax_required & (np.diff(inputs.a_any.indptr) >= 0)).sum())
+    facts["groups_outside_service_standard"] = exempt
+    return "; ".join(parts), facts
+
+
+def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.DataFrame, coverage: pd.DataFrame,
+                 config: NetworkConfig = NetworkConfig(), inputs: NetworkInputs | None = None,
+                 verbose: bool = False) -> NetworkPlanResult:
+    started = time.perf_counter()
+    if inputs is None:
+        inputs = prepare_inputs(stations, candidates, demand, coverage, config)
+    prepare_seconds = time.perf_counter() - started
+
+    greedy_started = time.perf_counter()
+    warm = greedy_plan(inputs, config) if config.warm_start else None
+    greedy_seconds = time.perf_counter() - greedy_started
+
+    model = build_model(inputs, config, objective="plan")
+    greedy_objective = None
+    greedy_feasible = False
+    if warm is not None:
+        assign_decisions(model, inputs, config, warm)
+        violation = max((float(np.max(c.violation())) for c in model.problem.constraints), default=0.0)
+        greedy_feasible = violation <= 1e-6
+        greedy_objective = float(model.problem.objective.value) if greedy_feasible else None
+    outcome = solve_model(model, inputs, config, warm=warm if greedy_feasible else None, verbose=verbose)
+
+    decisions = state = None
+    plan = pd.DataFrame(columns=PLAN_COLUMNS)
+    diagnosis, facts = "", {}
+    if outcome.has_solution:
+        decisions = decisions_from_values(model, inputs, config)
+        state = evaluate_state(inputs, decisions, config)
+        plan = plan_rows(inputs, decisions, state, config)
+    elif outcome.status in ("infeasible", "infeasible_or_unbounded") and config.diagnose_infeasible:
+        diagnosis, facts = diagnose(inputs, config)
+    elif outcome.status == "time_limit_no_solution":
+        diagnosis = (f"no feasible plan found within {config.time_limit_seconds:g} s; the greedy start was "
+                     f"{'feasible' if greedy_feasible else 'infeasible'}; raise time_limit_seconds or relax targets")
+    elif outcome.status == "unbounded":
+        diagnosis = "objective unbounded: check negative costs (retire_cad resale larger than the budget scale)"
+    else:
+        diagnosis = outcome.message
+
+    summary = {
+        "status": outcome.status,
+        "objective": outcome.objective, "bound": outcome.bound, "gap": outcome.gap,
+        "solve_seconds": outcome.solve_seconds, "build_seconds": model.build_seconds,
+        "prepare_seconds": prepare_seconds, "greedy_seconds": greedy_seconds,
+        "warm_started": bool(outcome.warm_started), "greedy_objective": greedy_objective,
+        "capex_by_phase_cad": json.dumps([round(float(v), 2) for v in state.capex_by_phase]) if state else None,
+        "capex_total_cad": float(state.capex_by_phase.sum()) if state else None,
+        "budget_used_share": (float(state.capex_by_phase.sum()) / config.budget_cad if state and config.budget_cad > 0
+                              else None),
+        "annual_opex_after_cad": float(state.opex_by_phase[-1]) if state else None,
+        "upgrades": int((decisions.upgrade_phase > 0).sum()) if decisions else None,
+        "retirements": int((decisions.retire_phase > 0).sum()) if decisions else None,
+        "new_l2": int((decisions.open_level == 2).sum()) if decisions else None,
+        "new_l3": int((decisions.open_level == 3).sum()) if decisions else None,
+        "ports_added_l2": int(decisions.ports_l2.sum()) if decisions else None,
+        "ports_added_l3": int(decisions.ports_l3.sum()) if decisions else None,
+        **_coverage_figures(inputs, state, config),
+        "demand_points": len(inputs.demand), "demand_groups": inputs.n_groups,
+        "existing_stations": inputs.n_existing, "candidate_sites": inputs.n_candidates,
+        "service_standard_exempt_points": int((~inputs.dmax_required[inputs.demand["group"].to_numpy()]).sum())
+        if config.max_l3_distance_km is not None else None,
+        "skipped_json": json.dumps(inputs.skipped, sort_keys=True),
+        "diagnosis": diagnosis or None,
+        "min_budget_cad": facts.get("min_budget_cad"),
+        "conflicting_constraints": ", ".join(facts.get("conflicting_groups", [])) or None,
+        **_parameters(config),
+    }
+    return NetworkPlanResult(outcome.status, plan, summary, inputs, config, decisions, state, outcome, diagnosis,
+                             {"greedy": warm, "greedy_feasible": greedy_feasible})
