@@ -94,19 +94,34 @@ class ProfileArrivals(ArrivalSource):
 
 @dataclass(frozen=True)
 class LogArrivals(ArrivalSource):
-    """Whole days resampled (with replacement) from a swap log; times within the day are kept."""
+    """Whole days resampled (with replacement) from a swap log; times within the day are kept.
+
+    `scale` adapts the log to another demand level: each logged swap appears floor(scale) times plus
+    once more with probability frac(scale); copies are jittered by up to +-`jitter_hours`.
+    """
 
     day_hours: list[np.ndarray]  # per log day: hour of day of each swap
     day_stations: list[np.ndarray]  # per log day: station index of each swap
+    scale: float = 1.0
+    jitter_hours: float = 1.0 / 12.0
 
     def generate(self, days: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if not self.day_hours:
             raise SwapInputError("the swap log has no days to resample")
+        if not self.scale > 0:
+            raise SwapInputError(f"log scale must be positive, got {self.scale}")
         picks = rng.integers(0, len(self.day_hours), size=days)
         times = np.concatenate([self.day_hours[p] + d * HOURS_PER_DAY for d, p in enumerate(picks)])
-        stations = np.concatenate([self.day_stations[p] for p in picks])
+        stations = np.concatenate([self.day_stations[p] for p in picks]).astype(int)
+        if abs(self.scale - 1.0) > 1e-9:
+            copies = np.floor(self.scale).astype(int) + (rng.random(times.size) < self.scale - np.floor(self.scale))
+            original = np.repeat(np.arange(times.size), copies)
+            first = np.r_[True, original[1:] != original[:-1]] if original.size else np.zeros(0, bool)
+            jitter = np.where(first, 0.0, rng.uniform(-self.jitter_hours, self.jitter_hours, original.size))
+            times = np.clip(times[original] + jitter, 0.0, None)
+            stations = stations[original]
         order = np.argsort(times, kind="stable")
-        return times[order], stations[order].astype(int)
+        return times[order], stations[order]
 
 
 @dataclass
