@@ -16,17 +16,21 @@ def invalid_coordinates(frame: pd.DataFrame) -> int:
     return int((~lat.between(-90, 90) | ~lon.between(-180, 180) | lat.isna() | lon.isna()).sum())
 
 
-def outside_boundary(frame: pd.DataFrame, boundary: shapely.Geometry, tolerance_km: float) -> int:
-    """Points farther than `tolerance_km` from the boundary polygon (0 inside)."""
+def outside_mask(frame: pd.DataFrame, boundary: shapely.Geometry, tolerance_km: float) -> np.ndarray:
+    """True for points farther than `tolerance_km` from the boundary polygon (distance 0 inside)."""
     if frame.empty:
-        return 0
+        return np.zeros(0, dtype=bool)
     centroid = boundary.centroid
     crs = utm_crs_for(centroid.x, centroid.y)
     region = shapely.transform(boundary, lambda xy: np.column_stack(project(xy[:, 1], xy[:, 0], crs)))
     x, y = project(frame["lat"].to_numpy(), frame["lon"].to_numpy(), crs)
     near = shapely.buffer(region, tolerance_km * 1000.0)
     shapely.prepare(near)
-    return int((~shapely.contains_xy(near, x, y)).sum())
+    return ~shapely.contains_xy(near, x, y)
+
+
+def outside_boundary(frame: pd.DataFrame, boundary: shapely.Geometry, tolerance_km: float) -> int:
+    return int(outside_mask(frame, boundary, tolerance_km).sum())
 
 
 def duplicate_keys(frame: pd.DataFrame, columns: list[str]) -> int:
@@ -85,3 +89,14 @@ def coverage_problems(coverage: pd.DataFrame, demand_ids: pd.Series, site_ids: p
         "unknown_site_id": int((~coverage["site_id"].isin(site_ids)).sum()),
         "unknown_site_kind": int((~coverage["site_kind"].isin({"existing", "candidate"})).sum()),
     }
+
+
+def swapped_coordinate_rows(frame: pd.DataFrame, boundary: shapely.Geometry, tolerance_km: float = 5.0) -> np.ndarray:
+    """Positions of points outside the boundary (beyond `tolerance_km`) that fall inside it once
+    latitude and longitude are exchanged: the classic swapped-columns mistake."""
+    swapped = frame.rename(columns={"lat": "lon", "lon": "lat"})
+    plausible = swapped["lat"].between(-90, 90).to_numpy()
+    far = outside_mask(frame, boundary, tolerance_km)
+    inside_when_swapped = np.zeros(len(frame), dtype=bool)
+    inside_when_swapped[plausible] = ~outside_mask(swapped[plausible], boundary, 0.0)
+    return np.flatnonzero(far & inside_when_swapped)

@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 
 from evcharge_pipeline.region import InputError, RegionBundle
+from evcharge_pipeline.validation import swapped_coordinate_rows
 from evcharge_pipeline.sources import census, geojson, stations, transit
 from evcharge_pipeline.sources.candidates import DEFAULT_GRID_SPACING_M, grid_candidates, read_candidate_geojson
 from evcharge_pipeline.sources.common import sha256_of
@@ -20,6 +21,17 @@ from evcharge_pipeline.sources.openchargemap import OpenChargeMapConfig, api_key
 class Provenance:
     source: str
     sha256: str
+
+
+def refuse_swapped(frame: pd.DataFrame, bundle: RegionBundle, source: str, field: str, row_offset: int) -> None:
+    """Fail on the first point that lies outside the region but inside it with latitude and longitude exchanged."""
+    boundary, _ = load_boundary(bundle)
+    rows = swapped_coordinate_rows(frame, boundary.geometry.iloc[0])
+    if len(rows):
+        i = int(rows[0])
+        raise InputError(source, f"latitude and longitude look swapped: ({frame['lat'].iloc[i]}, "
+                         f"{frame['lon'].iloc[i]}) is outside the region, the exchanged pair is inside "
+                         f"({len(rows)} such row(s))", row=i + row_offset, field=field)
 
 
 def _file(bundle: RegionBundle, section: str) -> tuple:
@@ -75,10 +87,14 @@ def load_stations(bundle: RegionBundle, api: OpenChargeMapConfig = OpenChargeMap
     kind = section.get("format", "csv")
     if kind == "csv":
         path, origin = _file(bundle, "stations")
-        return stations.read_station_csv(path), origin
+        table = stations.read_station_csv(path)
+        refuse_swapped(table.frame, bundle, origin.source, "latitude", row_offset=2)
+        return table, origin
     if kind == "openchargemap_json":
         path, origin = _file(bundle, "stations")
-        return stations.read_openchargemap_json(path), origin
+        table = stations.read_openchargemap_json(path)
+        refuse_swapped(table.frame, bundle, origin.source, "AddressInfo.Latitude", row_offset=0)
+        return table, origin
     if kind == "openchargemap_api":
         key = api_key_from_env()
         boundary, _ = load_boundary(bundle)
@@ -86,7 +102,9 @@ def load_stations(bundle: RegionBundle, api: OpenChargeMapConfig = OpenChargeMap
         config = OpenChargeMapConfig(**{**api.__dict__, "api_url": url})
         pois = fetch_pois(tuple(boundary.total_bounds), key, config)
         digest = hashlib.sha256(json.dumps(pois, sort_keys=True).encode()).hexdigest()
-        return stations.parse_openchargemap_pois(pois, url), Provenance(url, digest)
+        table = stations.parse_openchargemap_pois(pois, url)
+        refuse_swapped(table.frame, bundle, url, "AddressInfo.Latitude", row_offset=0)
+        return table, Provenance(url, digest)
     raise InputError(bundle.toml_path, f"unknown stations format {kind!r} "
                      "(supported: csv, openchargemap_json, openchargemap_api)", field="stations.format")
 
@@ -99,11 +117,15 @@ def load_candidate_sites(bundle: RegionBundle, grid_spacing_m: float = DEFAULT_G
         frame = grid_candidates(boundary, grid_spacing_m)
         return frame, Provenance(f"grid every {grid_spacing_m:g} m inside {origin.source}", origin.sha256)
     path, origin = _file(bundle, "candidate_sites")
-    return read_candidate_geojson(path, section.get("id_field")), origin
+    frame = read_candidate_geojson(path, section.get("id_field"))
+    refuse_swapped(frame, bundle, origin.source, "geometry.coordinates", row_offset=0)
+    return frame, origin
 
 
 def load_transit_stops(bundle: RegionBundle) -> tuple[pd.DataFrame, Provenance] | None:
     if bundle.section("transit_stops") is None:
         return None
     path, origin = _file(bundle, "transit_stops")
-    return transit.read_gtfs_stops(path), origin
+    frame = transit.read_gtfs_stops(path)
+    refuse_swapped(frame, bundle, origin.source, "stop_lat", row_offset=2)
+    return frame, origin
