@@ -103,7 +103,7 @@ def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
         raise DataError(f"{path.name}: missing column(s) {missing}; found {list(frame.columns)}")
     if frame.empty:
         raise DataError(f"{path.name}: no data rows")
-    frame = frame.replace({"": np.nan})
+    frame = frame.where(frame != "", np.nan)
     return frame
 
 
