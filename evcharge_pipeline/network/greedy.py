@@ -66,8 +66,12 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
         ok[with_area] &= area_load[area[with_area]] + site_extra_kw <= area_cap[area[with_area]] + 1e-9
         return ok
 
+    phase_spent = np.zeros(T)
+    _minimum_ports_first(inputs, config, d, load, capacity, area_load, area_cap, budgets, total_budget, phase_spent)
+    spent_total = float(phase_spent.sum())
+
     for t in range(T):
-        spent = 0.0
+        spent = float(phase_spent[t])
         upgrades = 0
         future = disc[t:].sum()
         for _ in range(max_steps):
@@ -128,3 +132,30 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
             spent += cost
             spent_total += cost
     return d
+
+
+def _minimum_ports_first(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, load: np.ndarray,
+                         capacity: np.ndarray, area_load: np.ndarray, area_cap: np.ndarray, budgets, total_budget: float,
+                         phase_spent: np.ndarray) -> None:
+    """Add L2 ports at existing L2 stations of areas short of their port minimum (earliest phase with money)."""
+    if config.min_ports_per_100_ev <= 0 or "min_ports_per_area" in config.relax or config.max_added_ports_per_phase <= 0:
+        return
+    s = inputs.sites
+    ports = (s["ports_l1"] + s["ports_l2"] + s["ports_l3"]).to_numpy()
+    area = inputs.area_of_site
+    have = np.bincount(area[area >= 0], weights=ports[area >= 0], minlength=len(inputs.area_ids))
+    short = inputs.area_min_ports - have
+    l2_sites = np.flatnonzero((s["level"].to_numpy() == "L2") & (area >= 0))
+    for i in l2_sites:
+        a = area[i]
+        for t in range(config.phases):
+            while (short[a] > 0 and d.ports_l2[i, t] < config.max_added_ports_per_phase
+                   and load[i] + config.power_l2_kw <= capacity[i] + 1e-9
+                   and area_load[a] + config.power_l2_kw <= area_cap[a] + 1e-9
+                   and phase_spent[t] + config.port_l2_cad <= budgets[t] + 1e-9
+                   and phase_spent.sum() + config.port_l2_cad <= total_budget + 1e-9):
+                d.ports_l2[i, t] += 1
+                short[a] -= 1
+                load[i] += config.power_l2_kw
+                area_load[a] += config.power_l2_kw
+                phase_spent[t] += config.port_l2_cad

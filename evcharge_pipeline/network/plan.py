@@ -155,13 +155,12 @@ def diagnose(inputs: NetworkInputs, config: NetworkConfig) -> tuple[str, dict]:
     else:
         parts.append(f"infeasible even with unlimited budget (status {outcome.status})")
     culprits = []
+    present = build_model(inputs, probe, objective="feasibility").constraint_groups
     for group in CONSTRAINT_GROUPS:
-        if group in config.relax or group in ("total_budget",):
+        if group in config.relax or not present.get(group):
             continue
         relaxed = probe.with_changes(relax=tuple(set(config.relax) | {group}))
         model = build_model(inputs, relaxed, objective="feasibility")
-        if not model.constraint_groups.get(group) and group not in ("max_l3_distance", "l3_spacing"):
-            continue
         result = solve_model(model, inputs, relaxed, time_limit_seconds=limit)
         if result.has_solution:
             culprits.append(group)
