@@ -98,8 +98,10 @@ def load_stations(bundle: RegionBundle, api: OpenChargeMapConfig = OpenChargeMap
     if kind == "openchargemap_api":
         key = api_key_from_env()
         boundary, _ = load_boundary(bundle)
-        url = str(section.get("api_url", api.api_url))
-        config = OpenChargeMapConfig(**{**api.__dict__, "api_url": url})
+        overrides = {k: section[k] for k in ("api_url", "timeout_seconds", "max_retries", "backoff_seconds")
+                     if k in section}
+        config = OpenChargeMapConfig(**{**api.__dict__, **overrides})
+        url = config.api_url
         pois = fetch_pois(tuple(boundary.total_bounds), key, config)
         digest = hashlib.sha256(json.dumps(pois, sort_keys=True).encode()).hexdigest()
         table = stations.parse_openchargemap_pois(pois, url)
