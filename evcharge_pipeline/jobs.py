@@ -16,3 +16,11 @@ def unpartitioned_assets_job(assets: Sequence[AssetsDefinition]):
         selection=AssetSelection.assets(*keys),
         description="Ingest the region, derive demand and coverage, and compute every unpartitioned plan.",
     )
+
+
+# Ingest the region and rebuild demand points and coverage, without re-solving the plans.
+foundation_job = define_asset_job(
+    name="foundation_job",
+    selection=AssetSelection.groups("ingest", "demand"),
+    description="Refresh the raw tables from the region bundle and rebuild demand points and coverage.",
+)
