@@ -36,6 +36,10 @@ HOURS_PER_DAY = 24.0
 class SwapInputError(ValueError):
     """An invalid parameter of the swap model (names the parameter)."""
 
+    def __init__(self, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
+
 
 # --------------------------------------------------------------------------------------------
 # parameter checks
@@ -44,21 +48,21 @@ class SwapInputError(ValueError):
 def check_positive(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
-        raise SwapInputError(f"{name} must be a positive number, got {value!r}")
+        raise SwapInputError(f"{name} must be a positive number, got {value!r}", name)
     return value
 
 
 def check_non_negative(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value < 0:
-        raise SwapInputError(f"{name} must be zero or positive, got {value!r}")
+        raise SwapInputError(f"{name} must be zero or positive, got {value!r}", name)
     return value
 
 
 def check_probability(name: str, value: float) -> float:
     value = float(value)
     if not (0.0 < value < 1.0):
-        raise SwapInputError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+        raise SwapInputError(f"{name} must lie strictly between 0 and 1, got {value!r}", name)
     return value
 
 

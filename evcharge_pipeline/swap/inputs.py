@@ -72,9 +72,10 @@ class SwapFleetConfig:
 
     def validate(self) -> None:
         if int(self.vehicles) != self.vehicles or self.vehicles <= 0:
-            raise SwapInputError(f"vehicles must be a positive integer, got {self.vehicles!r}")
+            raise SwapInputError(f"vehicles must be a positive integer, got {self.vehicles!r}", "vehicles")
         if not self.swaps_per_vehicle_day > 0:
-            raise SwapInputError(f"swaps_per_vehicle_day must be positive, got {self.swaps_per_vehicle_day!r}")
+            raise SwapInputError(f"swaps_per_vehicle_day must be positive, got {self.swaps_per_vehicle_day!r}",
+                                 "swaps_per_vehicle_day")
         if not (0 <= self.operating_start_hour < self.operating_end_hour <= 24):
             raise SwapInputError("operating hours need 0 <= operating_start_hour < operating_end_hour <= 24")
         if self.transport_speed_kmh <= 0 or self.road_factor < 1 or self.handling_hours < 0:
@@ -279,7 +280,10 @@ def parse_section(section: dict[str, Any], toml_path: Path) -> tuple[SwapFleetCo
         fleet.validate()
         network = SwapNetworkConfig(**network_kw)
         network.validate()
-    except (SwapInputError, TypeError) as exc:
+    except SwapInputError as exc:
+        field_name = f"swap.{exc.parameter}" if exc.parameter else "swap"
+        raise InputError(toml_path, f"[swap]: {exc}", field=field_name) from exc
+    except TypeError as exc:
         raise InputError(toml_path, f"[swap]: {exc}", field="swap") from exc
     return fleet, network
 

@@ -181,7 +181,11 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
     feasible_level = levels[None, :] >= np.where(kmin < 0, top + 1, kmin)[:, None]
     masked = np.where(feasible_level, cost, np.inf)
     kbest = np.argmin(masked, axis=1)
-    keep = feasible_level & (levels[None, :] <= kbest[:, None]) & (kmin[:, None] >= 0)
+    if config.max_spare_batteries is None:
+        # nothing couples the stations' spares: the cost-minimising feasible level is the only candidate
+        keep = (levels[None, :] == kbest[:, None]) & (kmin[:, None] >= 0)
+    else:
+        keep = feasible_level & (levels[None, :] <= kbest[:, None]) & (kmin[:, None] >= 0)
     triple_pair, triple_level = np.nonzero(keep)
     # hub arrival profile of each pair: the station profile shifted by the one-way trip
     shift = np.rint(pair_tt / grid.step_hours).astype(int)

@@ -25,9 +25,9 @@ _STATIONS = [
 ]
 _HUBS = [
     # hub_id, name, north km, east km, fixed_cost_cad, port_cost_cad, grid_limit_ports
-    ("HUB_N", "North industrial hub", 8.0, 0.5, 180_000.0, 2_500.0, 90),
-    ("HUB_E", "East depot hub", -1.0, 8.2, 150_000.0, 3_000.0, 70),
-    ("HUB_S", "South yard hub", -8.5, -1.5, 120_000.0, 2_800.0, 60),
+    ("HUB_N", "North industrial hub", 8.0, 0.5, 180_000.0, 2_500.0, 160),
+    ("HUB_E", "East depot hub", -1.0, 8.2, 150_000.0, 3_000.0, 120),
+    ("HUB_S", "South yard hub", -8.5, -1.5, 120_000.0, 2_800.0, 100),
 ]
 
 

@@ -1,0 +1,295 @@
+"""Battery-swap network assets: raw swap inputs, the inventory/port/hub plan with its simulation check,
+and partitioned sensitivity runs (swap frequency, charging time, service level, fleet size)."""
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    BackfillPolicy,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    StaticPartitionsDefinition,
+    asset,
+    asset_check,
+    define_asset_job,
+)
+from dagster_duckdb import DuckDBResource
+
+from evcharge_pipeline.assets.common import markdown_table
+from evcharge_pipeline.resources import RegionResource, ReportsResource
+from evcharge_pipeline.sources.common import with_provenance
+from evcharge_pipeline.swap.inputs import SwapInputs, load_swap_inputs, with_overrides
+from evcharge_pipeline.swap.simulation import SimulationConfig
+from evcharge_pipeline.swap.study import SwapStudy, run_study
+from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table
+
+GROUP = "swap"
+NO_SECTION = "no_swap_section"
+
+# sensitivity partitions: "<parameter>=<value>", grouped by parameter so that --partition-range spans one dimension
+SENSITIVITY_VALUES: dict[str, list[float]] = {
+    "vehicles_scale": [1.0, 1.5, 2.0, 3.0, 4.0],  # fleet expansion: multiple of the region's fleet
+    "swaps_per_vehicle_day": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+    "charging_hours": [1.0, 1.5, 2.0, 3.0, 4.0, 5.0],
+    "service_level": [0.9, 0.95, 0.98, 0.99, 0.995],
+}
+SENSITIVITY_KEYS = [f"{name}={value:g}" for name, values in SENSITIVITY_VALUES.items() for value in values]
+swap_sensitivity_partitions = StaticPartitionsDefinition(SENSITIVITY_KEYS)
+
+
+def parse_scenario(key: str) -> tuple[str, float]:
+    name, _, value = key.partition("=")
+    if name not in SENSITIVITY_VALUES:
+        raise ValueError(f"unknown sensitivity partition {key!r}")
+    return name, float(value)
+
+
+def _load(region: RegionResource) -> SwapInputs | None:
+    bundle = region.bundle()
+    section = bundle.section("swap")
+    return None if section is None else load_swap_inputs(bundle.root, section)
+
+
+class SwapPlanConfig(Config):
+    sim_days: int = 60  # simulated days per replication, including warm-up
+    sim_warmup_days: int = 3
+    sim_replications: int = 8
+    sim_confidence: float = 0.95
+    seed: int = 2024
+    use_log: bool = True  # resample days from the swap log when the region has one
+
+
+class SwapSensitivityConfig(Config):
+    sim_days: int = 20
+    sim_warmup_days: int = 2
+    sim_replications: int = 4
+    seed: int = 2024
+
+
+@asset(group_name=GROUP, kinds={"duckdb"},
+       description="Swap stations, candidate hubs and the swap log from the region's [swap] section "
+                   "(raw.swap_stations, raw.swap_hubs, raw.swap_log).")
+def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
+                        warehouse: DuckDBResource) -> MaterializeResult:
+    inputs = _load(region)
+    if inputs is None:
+        context.log.info("region has no [swap] section; swap assets have nothing to do")
+        return MaterializeResult(metadata={"status": NO_SECTION})
+    origin = inputs.provenance
+    frames = {"raw.swap_stations": (inputs.stations, origin["stations"]), "raw.swap_hubs": (inputs.hubs, origin["hubs"])}
+    if inputs.log is not None:
+        frames["raw.swap_log"] = (inputs.log, origin["log"])
+    counts = {}
+    with warehouse.get_connection() as con:
+        for table, (frame, prov) in frames.items():
+            counts[table] = replace_table(con, table, with_provenance(frame, prov["source"], prov["sha256"]))
+    return MaterializeResult(metadata={
+        "status": "loaded",
+        **{f"rows {table}": rows for table, rows in counts.items()},
+        "vehicles": int(inputs.fleet.vehicles),
+        "daily_swaps": inputs.fleet.daily_swaps,
+        "log_days": int(inputs.log_daily_swaps.size) if inputs.log_daily_swaps is not None else 0,
+        "pipeline_distribution": "negative_binomial" if inputs.dispersion.overdispersed else "poisson",
+        "log_dispersion_index": float(inputs.dispersion.dispersion_index),
+        "stations": markdown_table(inputs.stations),
+        "hubs": markdown_table(inputs.hubs),
+    })
+
+
+def _plots(study: SwapStudy, reports: ReportsResource) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    curve = study.service_curve
+    if not curve.empty:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(curve["service_level_target"], curve["battery_cost_cad"] / 1e3, label="spare batteries")
+        ax.plot(curve["service_level_target"], curve["stockout_cost_cad"] / 1e3, label="stockouts (planning horizon)")
+        ax.plot(curve["service_level_target"], curve["total_cost_cad"] / 1e3, label="total", linewidth=2)
+        best = curve.loc[curve["is_cost_optimal"]].iloc[0]
+        ax.axvline(best["service_level_target"], color="grey", linestyle="--")
+        ax.set_xlabel("fill-rate target")
+        ax.set_ylabel("cost (thousand CAD)")
+        ax.set_title(f"Service level vs cost (optimum {best['service_level_target']:.3f})")
+        ax.legend()
+        path = reports.path_for("swap_service_curve.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        out["service_curve_plot"] = MetadataValue.path(str(path))
+    hourly = study.hourly
+    if not hourly.empty:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.bar(hourly["hour"], hourly["swaps_per_hour"], color="#9ab", label="swaps per hour")
+        ax.set_xlabel("hour of day")
+        ax.set_ylabel("swaps per hour")
+        if "sim_fill_rate" in hourly:
+            ax2 = ax.twinx()
+            ax2.plot(hourly["hour"], hourly["sim_fill_rate"], color="C3", marker="o", label="simulated fill rate")
+            ax2.axhline(float(study.summary["service_level"].iloc[0]), color="C3", linestyle=":")
+            ax2.set_ylabel("fill rate")
+        ax.set_title("Swaps and simulated fill rate by hour")
+        path = reports.path_for("swap_hourly.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        out["hourly_plot"] = MetadataValue.path(str(path))
+    return out
+
+
+@asset(group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs],
+       description="Hubs to open, station-to-hub assignment, spare batteries per station and charging ports per hub "
+                   "from the stochastic swap model and MILP, simulated (plan.swap_* tables).")
+def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, region: RegionResource,
+                        warehouse: DuckDBResource, reports: ReportsResource) -> MaterializeResult:
+    inputs = _load(region)
+    if inputs is None:
+        with warehouse.get_connection() as con:
+            replace_table(con, "plan.swap_summary", pd.DataFrame([{"status": NO_SECTION, "reason": "region has no [swap] section"}]))
+        return MaterializeResult(metadata={"status": NO_SECTION})
+    sim = SimulationConfig(days=config.sim_days, warmup_days=config.sim_warmup_days,
+                           replications=config.sim_replications, confidence=config.sim_confidence, seed=config.seed)
+    study = run_study(inputs, sim=sim, use_log=config.use_log)
+    summary = study.summary
+    status = str(summary["status"].iloc[0])
+    if status not in ("optimal", "time_limit"):
+        context.log.warning(f"swap plan is {status}: {summary['reason'].iloc[0]}")
+    with warehouse.get_connection() as con:
+        replace_table(con, "plan.swap_summary", summary)
+        replace_table(con, "plan.swap_stations", study.stations)
+        replace_table(con, "plan.swap_hubs", study.hubs)
+        if not study.service_curve.empty:
+            replace_table(con, "plan.swap_service_curve", study.service_curve)
+        if not study.hourly.empty:
+            replace_table(con, "plan.swap_hourly", study.hourly)
+        if not study.comparison.empty:
+            replace_table(con, "plan.swap_method_comparison", study.comparison)
+    row = summary.iloc[0]
+    breakdown = {k: float(row[k]) for k in ("hub_fixed_cost_cad", "port_cost_cad", "battery_cost_cad",
+                                            "stockout_cost_cad", "backorder_cost_cad", "transport_cost_cad",
+                                            "total_cost_cad") if k in row and pd.notna(row[k])}
+    metadata = {
+        "status": status,
+        "reason": str(row.get("reason") or ""),
+        **{k: (int(row[k]) if isinstance(row[k], (int, np.integer)) else float(row[k]))
+           for k in ("hubs_open", "charging_ports", "spare_batteries", "total_batteries", "pooled_spare_batteries",
+                     "analytic_fill_rate", "sim_fill_rate", "sim_fill_rate_ci_low", "sim_fill_rate_ci_high",
+                     "cost_optimal_service_level", "solve_seconds", "sim_seconds")
+           if k in row and pd.notna(row[k])},
+        **breakdown,
+        "pipeline_distribution": str(row["pipeline_distribution"]),
+        "stations": markdown_table(study.stations),
+        "hubs": markdown_table(study.hubs),
+    }
+    if not study.comparison.empty:
+        metadata["method_comparison"] = markdown_table(study.comparison)
+    metadata.update(_plots(study, reports))
+    return MaterializeResult(metadata=metadata)
+
+
+@asset_check(asset=swap_inventory_plan, blocking=False,
+             description="The simulated fill rate's lower confidence bound reaches the service target.")
+def swap_simulated_fill_rate(warehouse: DuckDBResource) -> AssetCheckResult:
+    with warehouse.get_connection() as con:
+        summary = read_table(con, "plan.swap_summary")
+    row = summary.iloc[0]
+    status = str(row["status"])
+    if status == NO_SECTION:
+        return AssetCheckResult(passed=True, description="region has no [swap] section: nothing to check",
+                                metadata={"status": status})
+    if status not in ("optimal", "time_limit") or "sim_fill_rate_ci_low" not in row or pd.isna(row["sim_fill_rate_ci_low"]):
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR,
+                                description=f"no simulated plan: {status} ({row.get('reason')})",
+                                metadata={"status": status})
+    low, target = float(row["sim_fill_rate_ci_low"]), float(row["service_level"])
+    return AssetCheckResult(
+        passed=bool(low >= target),
+        severity=AssetCheckSeverity.ERROR,
+        description=f"simulated fill rate lower bound {low:.4f} vs target {target:.4f}",
+        metadata={"sim_fill_rate": float(row["sim_fill_rate"]), "sim_fill_rate_ci_low": low,
+                  "sim_fill_rate_ci_high": float(row["sim_fill_rate_ci_high"]), "service_level": target,
+                  "worst_station_ci_low": float(row["sim_worst_station_fill_rate_ci_low"])},
+    )
+
+
+SENSITIVITY_COLUMNS = {
+    "parameter": "string", "value": "float64", "status": "string", "reason": "string",
+    "vehicles": "float64", "swaps_per_vehicle_day": "float64", "charging_hours": "float64", "service_level": "float64",
+    "station_id": "string", "hub_id": "string", "spare_batteries": "float64", "station_fill_rate": "float64",
+    "station_sim_fill_rate": "float64", "hub_charging_ports": "float64",
+    "hubs_open": "float64", "total_charging_ports": "float64", "total_spare_batteries": "float64",
+    "total_batteries": "float64", "pooled_spare_batteries": "float64", "total_cost_cad": "float64",
+    "sim_fill_rate": "float64", "sim_fill_rate_ci_low": "float64", "sim_meets_target": "boolean",
+}
+
+
+def sensitivity_rows(inputs: SwapInputs, key: str, sim: SimulationConfig) -> pd.DataFrame:
+    """One scenario: the plan re-optimised with one parameter changed, a row per station."""
+    name, value = parse_scenario(key)
+    overrides = {"vehicles": max(1, int(round(inputs.fleet.vehicles * value)))} if name == "vehicles_scale" else {name: value}
+    fleet, network = with_overrides(inputs, **overrides)
+    study = run_study(inputs, fleet=fleet, network=network, sim=sim, compare_naive=False, curve=False)
+    s = study.summary.iloc[0]
+    common = {"parameter": name, "value": value, "status": str(s["status"]), "reason": str(s.get("reason") or ""),
+              "vehicles": fleet.vehicles, "swaps_per_vehicle_day": fleet.swaps_per_vehicle_day,
+              "charging_hours": network.charging_hours, "service_level": network.service_level}
+    for col in ("hubs_open", "pooled_spare_batteries", "total_cost_cad", "sim_fill_rate", "sim_fill_rate_ci_low",
+                "sim_meets_target", "total_batteries"):
+        common[col] = s.get(col, np.nan)
+    common["total_charging_ports"] = s.get("charging_ports", np.nan)
+    common["total_spare_batteries"] = s.get("spare_batteries", np.nan)
+    if "spare_batteries" in study.stations:
+        ports = study.hubs.set_index("hub_id")["charging_ports"]
+        frame = pd.DataFrame({
+            "station_id": study.stations["station_id"], "hub_id": study.stations["hub_id"],
+            "spare_batteries": study.stations["spare_batteries"], "station_fill_rate": study.stations["fill_rate"],
+            "station_sim_fill_rate": study.stations.get("sim_fill_rate", np.nan),
+            "hub_charging_ports": study.stations["hub_id"].map(ports).to_numpy(),
+        }).assign(**common)
+    else:
+        frame = pd.DataFrame([common])
+    frame = frame.reindex(columns=list(SENSITIVITY_COLUMNS))
+    return frame.astype(SENSITIVITY_COLUMNS)
+
+
+@asset(group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs], partitions_def=swap_sensitivity_partitions,
+       backfill_policy=BackfillPolicy.single_run(),
+       description="The swap plan re-optimised with one of swap frequency, charging time, service level or fleet size "
+                   "changed; one partition per value (plan.swap_sensitivity, key column `scenario`).")
+def swap_sensitivity(context: AssetExecutionContext, config: SwapSensitivityConfig, region: RegionResource,
+                     warehouse: DuckDBResource) -> MaterializeResult:
+    inputs = _load(region)
+    keys = context.partition_keys
+    if inputs is None:
+        return MaterializeResult(metadata={"status": NO_SECTION, "partitions": len(keys)})
+    sim = SimulationConfig(days=config.sim_days, warmup_days=config.sim_warmup_days,
+                           replications=config.sim_replications, seed=config.seed)
+    summaries = []
+    with warehouse.get_connection() as con:
+        for key in keys:
+            rows = sensitivity_rows(inputs, key, sim)
+            replace_partition(con, "plan.swap_sensitivity", rows, {"scenario": key})
+            first = rows.iloc[0]
+            summaries.append({"scenario": key, "status": first["status"], "total_batteries": first["total_batteries"],
+                              "total_charging_ports": first["total_charging_ports"],
+                              "total_cost_cad": first["total_cost_cad"], "sim_fill_rate_ci_low": first["sim_fill_rate_ci_low"]})
+            context.log.info(f"{key}: {first['status']}, {first['total_batteries']} batteries, "
+                             f"{first['total_charging_ports']} ports")
+    table = pd.DataFrame(summaries)
+    return MaterializeResult(metadata={"table": "plan.swap_sensitivity", "partitions": len(keys),
+                                       "scenarios": markdown_table(table)})
+
+
+swap_sensitivity_job = define_asset_job(
+    name="swap_sensitivity_job",
+    selection=[swap_sensitivity],
+    description="Swap-network sensitivity runs; backfill its partitions (one per parameter value).",
+)
+
+jobs = [swap_sensitivity_job]
