@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", choices=["simulation", "milp", "all"], default=None)
     parser.add_argument("--milp-stations", type=int, default=50)
     parser.add_argument("--milp-hubs", type=int, default=10)
-    parser.add_argument("--milp-vehicles", type=int, default=8000)
+    parser.add_argument("--milp-vehicles", type=int, default=2000)
     parser.add_argument("--time-limit-seconds", type=float, default=600.0)
     parser.add_argument("--sim-vehicles", type=int, default=2000)
     parser.add_argument("--sim-days", type=int, default=365)

@@ -149,20 +149,15 @@ def hourly_rates(daily_swaps: np.ndarray | float, profile: np.ndarray) -> np.nda
 def erlang_c(servers: np.ndarray | int, offered_load: np.ndarray | float) -> np.ndarray:
     """Probability of waiting in an M/M/c queue, C(c, a), with a = lambda / mu in erlangs.
 
-    Uses the stable Erlang B recursion; returns 1 where the queue is unstable (a >= c).
-    Broadcasts over both arguments.
+    Erlang B from the Poisson ratio B = pmf(c; a) / cdf(c; a) (closed form, no recursion), then
+    C = c B / (c - a (1 - B)). Returns 1 where the queue is unstable (a >= c). Broadcasts.
     """
-    c_arr, a_arr = np.broadcast_arrays(np.asarray(servers, dtype=int), np.asarray(offered_load, dtype=float))
-    c_arr = c_arr.astype(int)
-    top = int(c_arr.max(initial=0))
-    b = np.ones_like(a_arr, dtype=float)
-    b_at_c = np.where(c_arr == 0, 1.0, 0.0)
-    for k in range(1, top + 1):
-        b = a_arr * b / (k + a_arr * b)
-        b_at_c = np.where(c_arr == k, b, b_at_c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c_prob = c_arr * b_at_c / (c_arr - a_arr * (1.0 - b_at_c))
-    return np.where((a_arr >= c_arr) | (c_arr == 0), 1.0, np.clip(c_prob, 0.0, 1.0))
+    c_arr, a_arr = np.broadcast_arrays(np.asarray(servers, dtype=float), np.asarray(offered_load, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        log_b = stats.poisson.logpmf(c_arr, a_arr) - stats.poisson.logcdf(c_arr, a_arr)
+        b = np.where(a_arr > 0, np.exp(log_b), 0.0)
+        c_prob = c_arr * b / (c_arr - a_arr * (1.0 - b))
+    return np.where((a_arr >= c_arr) | (c_arr <= 0), 1.0, np.clip(np.nan_to_num(c_prob), 0.0, 1.0))
 
 
 def erlang_c_mean_wait_hours(servers, arrival_rate_per_hour, service_hours) -> np.ndarray:

@@ -63,6 +63,8 @@ class SwapNetworkConfig:
     transport_cost_cad_per_battery_hour: float = 0.5  # per battery per hour of travel, both ways counted
     planning_years: float = 5.0  # operating costs are counted for this many years
     max_spare_batteries: int | None = None  # optional network-wide cap on spares
+    port_levels_exact_until: int = 60  # every port count up to this is a candidate level
+    port_level_growth: float = 0.02  # above it, candidate counts grow by this fraction (0: every count)
     step_minutes: int = 15  # time step of the service tables
     time_limit_seconds: float = 300.0
     mip_rel_gap: float = 1e-4
@@ -201,8 +203,9 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
     limits = np.minimum(hubs["grid_limit_ports"].to_numpy(dtype=float), need_all).astype(int)
     if np.any(hubs["grid_limit_ports"].to_numpy(dtype=float) < 0):
         raise SwapInputError("grid_limit_ports must be non-negative")
-    level_hub = np.repeat(np.arange(len(hubs)), limits)
-    level_ports = np.concatenate([np.arange(1, c + 1) for c in limits]) if limits.sum() else np.zeros(0, int)
+    per_hub = [port_levels(int(c), config.port_levels_exact_until, config.port_level_growth) for c in limits]
+    level_hub = np.repeat(np.arange(len(hubs)), [lv.size for lv in per_hub])
+    level_ports = np.concatenate(per_hub) if per_hub else np.zeros(0, int)
     capacity_by_ports = port_load_capacity(np.arange(0, max(limits.max(initial=0), 0) + 1), config.charging_hours,
                                            config.max_wait_probability, config.max_mean_wait_hours)
     level_capacity = capacity_by_ports[level_ports]
@@ -230,6 +233,25 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
         level_capacity_per_hour=level_capacity, level_cost_cad=level_cost,
         infeasible_reason="; ".join(reasons) or None,
     )
+
+
+def port_levels(limit: int, exact_until: int, growth: float) -> np.ndarray:
+    """Candidate port counts 1..limit: every count up to `exact_until`, then a geometric grid, plus the limit.
+
+    Each level carries the exact Erlang C capacity of its count, so a chosen level is always
+    feasible; above `exact_until` the installed count is at most `growth` above the smallest
+    sufficient one.
+    """
+    if limit <= 0:
+        return np.zeros(0, dtype=int)
+    if growth <= 0 or limit <= exact_until:
+        return np.arange(1, limit + 1)
+    counts = list(range(1, exact_until + 1))
+    c = float(exact_until)
+    while c < limit:
+        c = max(c * (1 + growth), counts[-1] + 1)
+        counts.append(int(min(np.ceil(c), limit)))
+    return np.unique(np.asarray(counts, dtype=int))
 
 
 @dataclass
