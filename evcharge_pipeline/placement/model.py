@@ -55,6 +55,7 @@ class PlacementConfig:
     capacity_margin_units: float = 1e-3  # kept free at every supply point (rounding safety)
     mip_rel_gap: float = 1e-4  # relative MIP gap at which HiGHS stops (1e-4 = 0.01 %)
     time_limit_seconds: float = 300.0
+    mip_heuristic_effort: float | None = None  # HiGHS primal-heuristic effort (its default is 0.05)
     price_rounds: int = 3  # reduced-cost rounds that add missing arcs (restricted arc sets only)
     solver: str = "HIGHS"
     verbose: bool = False
@@ -291,6 +292,8 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
     opts = {"time_limit": float(config.time_limit_seconds)}
     if fixed_build is None:
         opts["mip_rel_gap"] = float(config.mip_rel_gap)
+        if config.mip_heuristic_effort is not None:
+            opts["mip_heuristic_effort"] = float(config.mip_heuristic_effort)
     try:
         model_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
