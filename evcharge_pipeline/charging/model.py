@@ -102,116 +102,167 @@ def _snap(power: np.ndarray, pmax: np.ndarray, config: ChargingModelConfig) -> n
     return power
 
 
-def _solve_pairs(
-    inst: ChargingInstance,
-    config: ChargingModelConfig,
-    idx: np.ndarray,
-    request_kwh: np.ndarray,
-    cap_kwh: np.ndarray,
-    soc_start_kwh: np.ndarray,
-    demand_rate: float,
-    peak_floor_kw: float,
-    hard: bool,
-    maximise_energy_only: bool = False,
-) -> tuple[np.ndarray, str, float | None, float, float, float | None]:
-    """Solve over the pairs ``idx`` (sorted by session then step). Returns power for those pairs,
-    status, objective, build and solve seconds, MIP gap."""
-    t0 = time.perf_counter()
-    dt = inst.period_hours
-    m = len(idx)
-    sess = inst.pair_session[idx]
-    step = inst.pair_step[idx]
-    pmax = inst.max_power_kw[sess]
-    S = inst.n_sessions
-    if m == 0:
-        return np.zeros(0), cp.OPTIMAL, 0.0, time.perf_counter() - t0, 0.0, None
-    used, local = np.unique(step, return_inverse=True)
-    A = sp.csr_matrix((np.ones(m), (sess, np.arange(m))), shape=(S, m))
-    B = sp.csr_matrix((np.ones(m), (local, np.arange(m))), shape=(len(used), m))
-    headroom = inst.limit_kw[used] - inst.base_load_kw[used]
+class _Problem:
+    """The CVXPY problem over the pairs ``idx`` (sorted by session then step).
 
-    p = cp.Variable(m, nonneg=True)
-    cons = []
-    mixed = config.is_mixed_integer and not maximise_energy_only
-    if mixed and config.pilot_levels_kw:
-        levels = np.array(sorted(config.pilot_levels_kw), dtype=float)
-        allowed = (levels[None, :] <= pmax[:, None] + 1e-9).astype(float)
-        z = cp.Variable((m, len(levels)), boolean=True)
-        cons += [p == z @ levels, cp.sum(z, axis=1) <= 1, z <= allowed]
-    elif mixed:
-        u = cp.Variable(m, boolean=True)
-        cons += [p <= cp.multiply(pmax, u), p >= cp.multiply(np.minimum(config.min_power_kw, pmax), u)]
-    else:
-        cons += [p <= pmax]
-    load = B @ p
-    cons += [load <= headroom]
-    delivered = dt * (A @ p)
-    cons += [delivered <= cap_kwh]
-    if hard:
-        tol = max(1e-6, config.granularity_kw * dt)
-        cons += [delivered >= cap_kwh - tol]
+    With ``parametric=True`` the per-session energy caps, the starting SoC, the demand-charge floor
+    and a per-pair availability (0/1) are CVXPY parameters, so the rolling-horizon mode compiles
+    the problem once per instance and only re-solves it at each arrival.
+    """
 
-    if maximise_energy_only:
-        objective = -cp.sum(delivered)
-    else:
+    def __init__(self, inst: ChargingInstance, config: ChargingModelConfig, idx: np.ndarray, demand_rate: float,
+                 hard: bool, maximise_energy_only: bool = False, parametric: bool = False):
+        self.inst, self.config, self.idx = inst, config, idx
+        dt = inst.period_hours
+        m = len(idx)
+        S = inst.n_sessions
+        sess = inst.pair_session[idx]
+        step = inst.pair_step[idx]
+        pmax = inst.max_power_kw[sess]
+        self.sess, self.pmax = sess, pmax
+        used, local = np.unique(step, return_inverse=True)
+        A = sp.csr_matrix((np.ones(m), (sess, np.arange(m))), shape=(S, m))
+        B = sp.csr_matrix((np.ones(m), (local, np.arange(m))), shape=(len(used), m))
+        headroom = inst.limit_kw[used] - inst.base_load_kw[used]
+        self.cap = cp.Parameter(S, nonneg=True) if parametric else None
+        self.soc_start = cp.Parameter(S) if parametric else None
+        self.floor = cp.Parameter(nonneg=True) if parametric else None
+        self.avail = cp.Parameter(m, nonneg=True) if parametric else None
+        self.parametric = parametric
         cost = config.cost
-        terms = [dt * (inst.price_per_kwh[used] @ load)]
-        if demand_rate > 0:
-            floor = max(peak_floor_kw, float(inst.base_load_kw.max()) if inst.n_steps else 0.0)
-            peak = cp.Variable()
-            cons += [peak >= load + inst.base_load_kw[used], peak >= floor]
-            terms.append(demand_rate * (peak - floor))
-        if cost.degradation_cad_per_kwh_at_max_kw > 0:
-            d = cp.Variable(m, nonneg=True)
-            f = cost.breakpoints()
-            cons += [d >= (f[k] + f[k + 1]) * p - f[k] * f[k + 1] * pmax for k in range(len(f) - 1)]
-            terms.append(cost.degradation_cad_per_kwh_at_max_kw * dt * cp.sum(d))
-        cap = inst.battery_capacity_kwh[sess]
-        known = np.flatnonzero(~np.isnan(cap))
-        if len(known) and cost.high_soc_cad_per_kwh_hour > 0:
-            # cumulative-energy matrix over the pairs with a known battery (lower-triangular per session)
-            ks = sess[known]
-            new = np.r_[True, ks[1:] != ks[:-1]]
-            start = np.maximum.accumulate(np.where(new, np.arange(len(ks)), 0))
-            offset = np.arange(len(ks)) - start
-            counts = offset + 1
-            rows = np.repeat(np.arange(len(ks)), counts)
-            first = np.cumsum(counts) - counts
-            cols = rows - (np.arange(counts.sum()) - np.repeat(first, counts))
-            C = sp.csr_matrix((np.ones(len(rows)), (rows, known[cols])), shape=(len(ks), m))
-            soc = soc_start_kwh[ks] + inst.charging_efficiency * dt * (C @ p)
-            excess = cp.Variable(len(ks), nonneg=True)
-            cons += [excess >= soc - cost.high_soc_threshold * cap[known]]
-            terms.append(cost.high_soc_cad_per_kwh_hour * dt * cp.sum(excess))
-        terms.append(cost.unmet_penalty_cad_per_kwh * (float(request_kwh.sum()) - cp.sum(delivered)))
-        objective = cp.sum(cp.hstack(terms)) if len(terms) > 1 else terms[0]
-    problem = cp.Problem(cp.Minimize(objective), cons)
-    options = {"time_limit": float(config.time_limit_seconds)}
-    if mixed:
-        options["mip_rel_gap"] = float(config.mip_rel_gap)
-    t1 = time.perf_counter()
-    try:
-        problem.solve(solver=config.solver, **options)
-    except cp.error.SolverError as exc:
-        return np.zeros(m), f"solver_error: {exc}", None, t1 - t0, time.perf_counter() - t1, None
-    t2 = time.perf_counter()
-    gap = None
-    stats = problem.solver_stats
-    solver_seconds = float(stats.solve_time) if stats is not None and stats.solve_time is not None else t2 - t1
-    # CVXPY compiles inside solve(): count compilation as build time, HiGHS time as solve time
-    t1 = t2 - min(solver_seconds, t2 - t1)
-    if mixed and stats is not None and isinstance(stats.extra_stats, dict):
-        info = stats.extra_stats.get("info")
-        gap = getattr(info, "mip_gap", None) if info is not None else None
-    if problem.status not in _OK or p.value is None:
-        return np.zeros(m), problem.status, None, t1 - t0, t2 - t1, gap
-    power = _snap(p.value, pmax, config)
-    # remove solver-tolerance excess so no session gets more than it may take
-    got = dt * np.bincount(sess, weights=power, minlength=S)
-    scale = np.where(got > cap_kwh + 1e-9, cap_kwh / np.maximum(got, 1e-12), 1.0)
-    if (scale < 1).any() and not config.pilot_levels_kw:
-        power = power * scale[sess]
-    return power, problem.status, float(problem.value), t1 - t0, t2 - t1, gap
+        cons = []
+        degrade = not maximise_energy_only and cost.degradation_cad_per_kwh_at_max_kw > 0
+        if degrade:
+            # power split into equal segments with increasing marginal degradation cost (convex, so
+            # the optimum fills them in order and the sum is the piecewise-linear fit of p^2 / p_max)
+            K = cost.degradation_segments
+            seg = cp.Variable((m, K), bounds=[np.zeros((m, K)), np.repeat((pmax / K)[:, None], K, axis=1)])
+            p = cp.sum(seg, axis=1)
+            slopes = (2 * np.arange(K) + 1) / K
+        else:
+            p = cp.Variable(m, bounds=[np.zeros(m), pmax])
+        self.p = p
+        if parametric:
+            cons += [p <= cp.multiply(self.avail, pmax)]
+        self.mixed = config.is_mixed_integer and not maximise_energy_only
+        if self.mixed and config.pilot_levels_kw:
+            levels = np.array(sorted(config.pilot_levels_kw), dtype=float)
+            allowed = (levels[None, :] <= pmax[:, None] + 1e-9).astype(float)
+            z = cp.Variable((m, len(levels)), boolean=True)
+            cons += [p == z @ levels, cp.sum(z, axis=1) <= 1, z <= allowed]
+        elif self.mixed:
+            u = cp.Variable(m, boolean=True)
+            cons += [p <= cp.multiply(pmax, u), p >= cp.multiply(np.minimum(config.min_power_kw, pmax), u)]
+        load = B @ p
+        cons += [load <= headroom]
+        delivered = dt * (A @ p)
+        cap = self.cap if parametric else self._cap_value
+        cons += [delivered <= cap]
+        if hard:
+            tol = max(1e-6, config.granularity_kw * dt)
+            cons += [delivered >= cap - tol]
+        if maximise_energy_only:
+            objective = -cp.sum(delivered)
+        else:
+            terms = [dt * (inst.price_per_kwh[used] @ load)]
+            if demand_rate > 0:
+                floor = self.floor if parametric else self._floor_value
+                peak = cp.Variable()
+                cons += [peak >= load + inst.base_load_kw[used], peak >= floor]
+                terms.append(demand_rate * (peak - floor))
+            if degrade:
+                terms.append(cost.degradation_cad_per_kwh_at_max_kw * dt * cp.sum(seg @ slopes))
+            capacity = inst.battery_capacity_kwh[sess]
+            known = np.flatnonzero(~np.isnan(capacity))
+            if len(known) and cost.high_soc_cad_per_kwh_hour > 0:
+                # cumulative energy over the pairs with a known battery (lower-triangular per session)
+                ks = sess[known]
+                new = np.r_[True, ks[1:] != ks[:-1]]
+                start = np.maximum.accumulate(np.where(new, np.arange(len(ks)), 0))
+                counts = np.arange(len(ks)) - start + 1
+                rows = np.repeat(np.arange(len(ks)), counts)
+                first = np.cumsum(counts) - counts
+                cols = rows - (np.arange(counts.sum()) - np.repeat(first, counts))
+                C = sp.csr_matrix((np.ones(len(rows)), (rows, known[cols])), shape=(len(ks), m))
+                if parametric:
+                    E = sp.csr_matrix((np.ones(len(ks)), (np.arange(len(ks)), ks)), shape=(len(ks), S))
+                    soc0 = E @ self.soc_start
+                else:
+                    soc0 = self._soc_value[ks]
+                soc = soc0 + inst.charging_efficiency * dt * (C @ p)
+                excess = cp.Variable(len(ks), nonneg=True)
+                cons += [excess >= soc - cost.high_soc_threshold * capacity[known]]
+                terms.append(cost.high_soc_cad_per_kwh_hour * dt * cp.sum(excess))
+            # the penalty on unmet energy, without its constant (requested energy)
+            terms.append(-cost.unmet_penalty_cad_per_kwh * cp.sum(delivered))
+            objective = cp.sum(cp.hstack(terms))
+        self.problem = cp.Problem(cp.Minimize(objective), cons)
+
+    _cap_value = None
+    _floor_value = 0.0
+    _soc_value = None
+
+    @classmethod
+    def constant(cls, inst, config, idx, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
+                 maximise_energy_only=False) -> "_Problem":
+        obj = cls.__new__(cls)
+        obj._cap_value = np.asarray(cap_kwh, dtype=float)
+        obj._soc_value = np.asarray(soc_start_kwh, dtype=float)
+        floor_base = float(inst.base_load_kw.max()) if inst.n_steps else 0.0
+        obj._floor_value = max(peak_floor_kw, floor_base)
+        cls.__init__(obj, inst, config, idx, demand_rate, hard, maximise_energy_only)
+        return obj
+
+    def set(self, cap_kwh, soc_start_kwh, peak_floor_kw, available) -> None:
+        self.cap.value = np.maximum(np.asarray(cap_kwh, dtype=float), 0.0)
+        self.soc_start.value = np.nan_to_num(np.asarray(soc_start_kwh, dtype=float))
+        floor_base = float(self.inst.base_load_kw.max()) if self.inst.n_steps else 0.0
+        self.floor.value = max(float(peak_floor_kw), floor_base)
+        self.avail.value = np.asarray(available, dtype=float)
+
+    def solve(self) -> tuple[np.ndarray, str, float | None, float, float | None]:
+        """Power per pair, status, objective, solver seconds (HiGHS), MIP gap."""
+        options = {"time_limit": float(self.config.time_limit_seconds)}
+        if self.mixed:
+            options["mip_rel_gap"] = float(self.config.mip_rel_gap)
+        m = len(self.idx)
+        t1 = time.perf_counter()
+        try:
+            self.problem.solve(solver=self.config.solver, **options)
+        except cp.error.SolverError as exc:
+            return np.zeros(m), f"solver_error: {exc}", None, time.perf_counter() - t1, None
+        stats = self.problem.solver_stats
+        seconds = float(stats.solve_time) if stats is not None and stats.solve_time is not None else time.perf_counter() - t1
+        status = self.problem.status
+        if status not in _OK or self.p.value is None:
+            return np.zeros(m), status, None, seconds, None
+        power = _snap(np.asarray(self.p.value, dtype=float), self.pmax, self.config)
+        if self.parametric:
+            power = np.where(self.avail.value > 0, power, 0.0)
+            cap = self.cap.value
+        else:
+            cap = self._cap_value
+        # remove solver-tolerance excess so no session gets more than it may take
+        dt = self.inst.period_hours
+        got = dt * np.bincount(self.sess, weights=power, minlength=self.inst.n_sessions)
+        scale = np.where(got > cap + 1e-9, cap / np.maximum(got, 1e-12), 1.0)
+        if (scale < 1).any() and not self.config.pilot_levels_kw:
+            power = power * scale[self.sess]
+        return power, status, float(self.problem.value), seconds, None
+
+
+def _solve_pairs(inst, config, idx, request_kwh, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
+                 maximise_energy_only=False):
+    """Build and solve once. Returns power for the pairs ``idx``, status, objective, build and
+    solve seconds (CVXPY compilation counts as build time), MIP gap."""
+    t0 = time.perf_counter()
+    if len(idx) == 0:
+        return np.zeros(0), cp.OPTIMAL, 0.0, 0.0, 0.0, None
+    problem = _Problem.constant(inst, config, idx, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
+                                maximise_energy_only)
+    power, status, obj, solver_seconds, gap = problem.solve()
+    total = time.perf_counter() - t0
+    return power, status, obj, total - solver_seconds, solver_seconds, gap
 
 
 def _check_base_load(inst: ChargingInstance) -> str:
@@ -270,31 +321,33 @@ def solve_online(
     active = inst.departure_step > inst.arrival_step
     events = np.unique(inst.arrival_step[active])
     hard = config.energy_requirement == "hard"
-    build = solve = 0.0
     statuses: list[str] = []
+    t0 = time.perf_counter()
+    all_pairs = np.arange(inst.n_pairs)
+    problem = _Problem(inst, config, all_pairs, demand_charge_cad_per_kw, hard, parametric=True)
+    fallback = _Problem(inst, config, all_pairs, demand_charge_cad_per_kw, False, parametric=True) if hard else None
+    solve = 0.0
     for i, tau in enumerate(events):  # one re-plan per arrival time, not per car or step
         nxt = events[i + 1] if i + 1 < len(events) else inst.n_steps
         arrived = inst.arrival_step <= tau
-        mask = arrived[inst.pair_session] & (inst.pair_step >= tau)
-        idx = np.flatnonzero(mask)
+        available = arrived[inst.pair_session] & (inst.pair_step >= tau)
         delivered = inst.delivered_kwh(power)
-        request = np.where(arrived, np.maximum(inst.energy_kwh - delivered, 0.0), 0.0)
         cap = np.where(arrived, np.maximum(inst.energy_cap_kwh - delivered, 0.0), 0.0)
         soc = inst.soc_start_kwh + inst.charging_efficiency * delivered
         past = inst.load_kw(power)[:tau] + inst.base_load_kw[:tau]
         floor = max(peak_floor_kw, float(past.max()) if tau > 0 else 0.0)
-        sub, status, _, tb, ts, _ = _solve_pairs(inst, config, idx, request, cap, soc,
-                                                 demand_charge_cad_per_kw, floor, hard=hard)
+        problem.set(cap, soc, floor, available)
+        sub, status, _, ts, _ = problem.solve()
         if hard and status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-            sub, status2, _, tb2, ts2, _ = _solve_pairs(inst, config, idx, request, cap, soc,
-                                                         demand_charge_cad_per_kw, floor, hard=False)
-            tb, ts = tb + tb2, ts + ts2
+            fallback.set(cap, soc, floor, available)
+            sub, status2, _, ts2, _ = fallback.solve()
+            ts += ts2
             status = "infeasible_hard_requirement" if status2 in _OK else status2
-        build += tb
         solve += ts
         statuses.append(str(status))
-        commit = inst.pair_step[idx] < nxt
-        power[idx[commit]] = sub[commit]
+        commit = available & (inst.pair_step < nxt)
+        power[commit] = sub[commit]
+    build = time.perf_counter() - t0 - solve
     bad = [s for s in statuses if s not in _OK]
     status = bad[0] if bad else (statuses[0] if statuses else cp.OPTIMAL)
     reason = f"{len(bad)} of {len(statuses)} re-plans ended with status {bad[0]}" if bad else ""
