@@ -83,6 +83,10 @@ class NetworkConfig:
     area_grid_capacity_kw: float | None = 2_000.0   # per area; raised to the existing load; None = no limit
     min_ports_per_100_ev: float = 0.0            # minimum public ports per 100 EVs in each area; 0 disables
 
+    # --- candidate sites ------------------------------------------------------------------------
+    candidate_thinning_km: float | None = 1.0    # keep one candidate per square of this side (the one reaching
+                                                 # the most demand within radius_l3_km); None keeps all
+
     # --- which existing stations may change ------------------------------------------------------
     upgradeable_levels: tuple[str, ...] = ("L2",)
     not_upgradeable_site_ids: tuple[str, ...] = ()
@@ -173,6 +177,8 @@ class NetworkConfig:
             bad("site_grid_capacity_kw", "must be > 0")
         if self.area_grid_capacity_kw is not None and self.area_grid_capacity_kw <= 0:
             bad("area_grid_capacity_kw", "must be > 0 or None")
+        if self.candidate_thinning_km is not None and self.candidate_thinning_km <= 0:
+            bad("candidate_thinning_km", "must be > 0 or None")
         if self.min_ports_per_100_ev < 0:
             bad("min_ports_per_100_ev", "must be >= 0")
 

@@ -173,6 +173,34 @@ def _candidate_sites(candidates: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def thin_candidates(candidates: pd.DataFrame, coverage: pd.DataFrame, demand: pd.DataFrame, cell_km: float,
+                    radius_km: float) -> pd.DataFrame:
+    """One candidate per square cell of side `cell_km`: the one reaching the most demand weight within
+    `radius_km` (ties: the lowest site_id). Grid candidates every 500 m are finer than any coverage radius."""
+    if len(candidates) == 0:
+        return candidates
+    lat0 = float(candidates["lat"].mean())
+    gx = np.floor(candidates["lon"].to_numpy(float) * 111.32 * np.cos(np.radians(lat0)) / cell_km).astype(np.int64)
+    gy = np.floor(candidates["lat"].to_numpy(float) * 111.32 / cell_km).astype(np.int64)
+    near = coverage[coverage["distance_km"] <= radius_km]
+    weight = near.merge(demand[["demand_id", "weight"]], on="demand_id").groupby("site_id")["weight"].sum()
+    frame = candidates.assign(_gx=gx, _gy=gy, _w=weight.reindex(candidates["site_id"].astype(str)).fillna(0.0).to_numpy())
+    frame = frame.sort_values(["_gx", "_gy", "_w", "site_id"], ascending=[True, True, False, True])
+    kept = frame.drop_duplicates(["_gx", "_gy"], keep="first")
+    return candidates[candidates["site_id"].isin(set(kept["site_id"]))]
+
+
+def considered_candidates(candidates: pd.DataFrame, coverage: pd.DataFrame, demand: pd.DataFrame,
+                          config: NetworkConfig) -> pd.DataFrame:
+    """The candidate rows a plan may choose from after thinning (what the verifier should be given)."""
+    if config.candidate_thinning_km is None or len(candidates) == 0:
+        return candidates
+    dem = demand.assign(weight=demand["ev_count"] if config.coverage_weight == "ev" else demand["population"])
+    cov = coverage.assign(site_id=coverage["site_id"].astype(str))
+    cands = candidates.assign(site_id=candidates["site_id"].astype(str))
+    return thin_candidates(cands, cov, dem, config.candidate_thinning_km, config.radius_l3_km)
+
+
 def site_load_kw(ports_l1, ports_l2, ports_l3, config: NetworkConfig):
     return config.power_l1_kw * ports_l1 + config.power_l2_kw * ports_l2 + config.power_l3_kw * ports_l3
 
@@ -188,6 +216,7 @@ def prepare_inputs(
     skipped: dict[str, int] = {}
     existing, skipped["stations_unknown_level"] = _existing_sites(stations, config)
     cands = _candidate_sites(candidates)
+    skipped["candidates_thinned"] = 0
     sites = pd.concat([existing, cands], ignore_index=True)
     sites["capacity_kw"] = sites["capacity_kw"].fillna(config.site_grid_capacity_kw).astype(float)
     duplicated = sites["site_id"].duplicated()
@@ -213,8 +242,21 @@ def prepare_inputs(
     })
     dem["weight"] = dem["ev_count"] if config.coverage_weight == "ev" else dem["population"]
 
+    if config.candidate_thinning_km is not None and len(cands):
+        cov_c = coverage.assign(site_id=coverage["site_id"].astype(str))
+        kept = thin_candidates(cands, cov_c, dem, config.candidate_thinning_km, config.radius_l3_km)
+        skipped["candidates_thinned"] = len(cands) - len(kept)
+        if len(kept) < len(cands):
+            sites = pd.concat([existing, kept], ignore_index=True)
+            sites["capacity_kw"] = sites["capacity_kw"].fillna(config.site_grid_capacity_kw).astype(float)
+            load = site_load_kw(sites["ports_l1"], sites["ports_l2"], sites["ports_l3"], config).to_numpy(float)
+            sites["capacity_kw"] = np.maximum(sites["capacity_kw"].to_numpy(), load)
+
     _require(coverage, "core.coverage", ["demand_id", "site_id", "distance_km"])
     cov = coverage[coverage["distance_km"] <= config.largest_radius_km + 1e-9]
+    if skipped["candidates_thinned"]:
+        dropped = set(cands["site_id"]) - set(sites["site_id"])
+        cov = cov[~cov["site_id"].astype(str).isin(dropped)]
     site_index = pd.Series(np.arange(len(sites)), index=sites["site_id"].to_numpy())
     demand_index = pd.Series(np.arange(len(dem)), index=dem["demand_id"].to_numpy())
     si = site_index.reindex(cov["site_id"].astype(str).to_numpy()).to_numpy()

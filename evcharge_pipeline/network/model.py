@@ -26,6 +26,7 @@ from evcharge_pipeline.network.inputs import NetworkInputs
 from evcharge_pipeline.network.state import Decisions, active_from, in_phase
 
 MCAD = 1_000_000.0
+OBJECTIVE_SCALE = 1000.0   # keeps the smallest objective coefficients well above solver tolerances
 
 
 def _var(shape: tuple[int, ...], **kwargs) -> cp.Variable | cp.Constant:
@@ -48,6 +49,7 @@ class BuiltModel:
     build_seconds: float
     objective_kind: str
     constraint_groups: dict[str, list] = field(default_factory=dict)
+    objective_scale: float = 1.0            # the problem's objective is this multiple of the documented one
 
 
 def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "plan") -> BuiltModel:
@@ -64,12 +66,14 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     M = config.max_added_ports_per_phase
     tri = np.triu(np.ones((T, T)))          # X @ tri = cumulative sum over phases
 
+    # Cumulative ("done by phase t") binaries: monotone in t; the decision in phase t is the difference.
     U = _var((len(up_idx), T), boolean=True)
     R = _var((e if config.allow_retire else 0, T), boolean=True)
     Y2 = _var((c, T), boolean=True)
     Y3 = _var((c, T), boolean=True)
     P2 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
     P3 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
+    step = np.eye(T) - np.eye(T, k=1)       # X @ step = per-phase increments of a cumulative X
 
     e_up = _selector(n, up_idx)
     e_ex = _selector(n, np.arange(e if config.allow_retire else 0))
@@ -78,7 +82,7 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     def lift(selector: sp.csr_matrix, X) -> Any:
         if selector.shape[1] == 0:
             return cp.Constant(np.zeros((n, T)))
-        return selector @ (X @ tri)
+        return selector @ X
 
     up = lift(e_up, U)
     ret = lift(e_ex, R)
@@ -108,11 +112,12 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
 
     ones = lambda k: np.ones(k)  # noqa: E731
     count = lambda X: ones(X.shape[0]) @ X if X.shape[0] else np.zeros(T)  # noqa: E731  per-phase column sums
+    taken = lambda X: count(X) @ step if X.shape[0] else np.zeros(T)  # noqa: E731  decisions taken in each phase
     capex = (
-        (config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad) * count(U)
-        + config.retire_cad * count(R)
-        + (config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad) * count(Y2)
-        + (config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad) * count(Y3)
+        (config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad) * taken(U)
+        + config.retire_cad * taken(R)
+        + (config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad) * taken(Y2)
+        + (config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad) * taken(Y3)
         + config.port_l2_cad * count(P2) + config.port_l3_cad * count(P3)
     )
 
@@ -121,32 +126,33 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
                                                "l3_spacing", "site_grid_capacity", "area_grid_capacity",
                                                "min_ports_per_area", "coverage_definition")}
     logic = groups["logic"]
-    # Each existing station: at most one of upgrade / retire, once.
-    if e:
-        once = np.zeros(e)
-        taken = 0
+    for X in (U, R, Y2, Y3):
+        if isinstance(X, cp.Variable) and T > 1:
+            logic.append(X[:, 1:] >= X[:, :-1])          # once done, stays done
+    if e and (len(up_idx) or config.allow_retire):
+        # An existing station is upgraded or retired, not both.
+        both = 0
         if len(up_idx):
-            taken = _selector(e, up_idx) @ cp.sum(U, axis=1)
+            both = _selector(e, up_idx) @ U[:, T - 1]
         if config.allow_retire:
-            taken = taken + cp.sum(R, axis=1)
-        if not isinstance(taken, int):
-            logic.append(taken <= once + 1)
+            both = both + R[:, T - 1]
+        logic.append(both <= 1)
     if c:
-        logic.append(cp.sum(Y2, axis=1) + cp.sum(Y3, axis=1) <= 1)
+        logic.append(Y2[:, T - 1] + Y3[:, T - 1] <= 1)
     if M > 0:
         logic.append(P2 <= M * has_l2)
         logic.append(P3 <= M * has_l3)
         if e and config.allow_retire:
             # no ports at a station that is retired at any time (ports would be stranded)
             ex_ports = (cp.sum(P2, axis=1) + cp.sum(P3, axis=1))[:e]
-            logic.append(ex_ports <= 2 * M * T * (1 - cp.sum(R, axis=1)))
+            logic.append(ex_ports <= 2 * M * T * (1 - R[:, T - 1]))
 
     if "total_budget" not in relax:
         groups["total_budget"].append(cp.sum(capex) <= config.budget_cad)
     if "phase_budget" not in relax:
         groups["phase_budget"].append(capex <= np.array(config.phase_budgets()))
     if len(up_idx) and "max_upgrades_per_phase" not in relax:
-        groups["max_upgrades_per_phase"].append(cp.sum(U, axis=0) <= config.max_upgrades_per_phase)
+        groups["max_upgrades_per_phase"].append(taken(U) <= config.max_upgrades_per_phase)
 
     # Coverage of groups, only for groups some site can reach at that level.
     rows2 = np.flatnonzero(np.diff(inputs.a_l2.indptr) > 0)
@@ -205,15 +211,15 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     opex_by_phase = config.opex_l2_station_cad_per_year * count(alive) + (
         config.opex_l3_station_cad_per_year - config.opex_l2_station_cad_per_year) * count(has_l3)
     opex_total = config.years_per_phase * cp.sum(opex_by_phase)
-    n_upgrades = cp.sum(U) if len(up_idx) else 0.0
+    n_upgrades = cp.sum(U[:, T - 1]) if len(up_idx) else 0.0
     if objective == "plan":
-        goal = cp.Maximize(
+        goal = cp.Maximize(OBJECTIVE_SCALE * (
             config.weight_coverage * cov_term
             - config.weight_opex_per_mcad * opex_total / MCAD
             + config.weight_upgrade * n_upgrades
             - config.weight_underserved * underserved
             - config.weight_capex_per_mcad * cp.sum(capex) / MCAD
-        )
+        ))
     elif objective == "min_capex":
         goal = cp.Minimize(cp.sum(capex) / MCAD)
     elif objective == "feasibility":
@@ -231,6 +237,7 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
         build_seconds=time.perf_counter() - started,
         objective_kind=objective,
         constraint_groups=groups,
+        objective_scale=OBJECTIVE_SCALE if objective == "plan" else 1.0,
     )
 
 
@@ -244,7 +251,7 @@ def decisions_from_values(model: BuiltModel, inputs: NetworkInputs, config: Netw
         var = v[name]
         return np.rint(np.asarray(var.value if isinstance(var, cp.Variable) else var.value, float)).astype(np.int64)
 
-    def first_phase(x: np.ndarray) -> np.ndarray:
+    def first_phase(x: np.ndarray) -> np.ndarray:   # x is cumulative (done by phase t)
         if x.size == 0:
             return np.zeros(x.shape[0], np.int64)
         return np.where(x.max(axis=1) > 0, x.argmax(axis=1) + 1, 0)
@@ -271,13 +278,13 @@ def assign_decisions(model: BuiltModel, inputs: NetworkInputs, config: NetworkCo
     v = model.variables
     up_idx = model.rows["upgradeable"]
     if isinstance(v["U"], cp.Variable):
-        v["U"].value = in_phase(d.upgrade_phase[up_idx], T).astype(float)
+        v["U"].value = active_from(d.upgrade_phase[up_idx], T).astype(float)
     if isinstance(v["R"], cp.Variable):
-        v["R"].value = in_phase(d.retire_phase, T).astype(float)
+        v["R"].value = active_from(d.retire_phase, T).astype(float)
     e = inputs.n_existing
     if isinstance(v["Y2"], cp.Variable):
-        v["Y2"].value = in_phase(np.where(d.open_level[e:] == 2, d.open_phase[e:], 0), T).astype(float)
-        v["Y3"].value = in_phase(np.where(d.open_level[e:] == 3, d.open_phase[e:], 0), T).astype(float)
+        v["Y2"].value = active_from(np.where(d.open_level[e:] == 2, d.open_phase[e:], 0), T).astype(float)
+        v["Y3"].value = active_from(np.where(d.open_level[e:] == 3, d.open_phase[e:], 0), T).astype(float)
     if isinstance(v["P2"], cp.Variable):
         v["P2"].value = d.ports_l2.astype(float)
         v["P3"].value = d.ports_l3.astype(float)
@@ -303,4 +310,4 @@ def zero_objective_value(model: BuiltModel) -> float:
     return value
 
 
-_ = active_from  # re-exported helper used by callers building decisions
+_ = in_phase

@@ -27,6 +27,24 @@ PLAN_COLUMNS = [
 ]
 
 
+PLAN_TEXT_COLUMNS = ("site_id", "site_kind", "name", "area_id", "level_before", "action")
+
+
+def empty_plan_frame(**key_columns: str) -> pd.DataFrame:
+    """A typed, empty plan table (plus string key columns), so an infeasible first write fixes the schema."""
+    columns = {c: pd.Series(dtype="string") for c in key_columns}
+    for column in PLAN_COLUMNS:
+        if column in PLAN_TEXT_COLUMNS:
+            columns[column] = pd.Series(dtype="string")
+        elif column == "phase":
+            columns[column] = pd.Series(dtype="Int64")
+        elif column in ("lat", "lon", "capex_cad", "annual_opex_cad"):
+            columns[column] = pd.Series(dtype="float64")
+        else:
+            columns[column] = pd.Series(dtype="int64")
+    return pd.DataFrame(columns)
+
+
 @dataclass
 class NetworkPlanResult:
     status: str
@@ -193,11 +211,11 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
         assign_decisions(model, inputs, config, warm)
         violation = max((float(np.max(c.violation())) for c in model.problem.constraints), default=0.0)
         greedy_feasible = violation <= 1e-6
-        greedy_objective = float(model.problem.objective.value) if greedy_feasible else None
+        greedy_objective = float(model.problem.objective.value) / model.objective_scale if greedy_feasible else None
     outcome = solve_model(model, inputs, config, warm=warm if greedy_feasible else None, verbose=verbose)
 
     decisions = state = None
-    plan = pd.DataFrame(columns=PLAN_COLUMNS)
+    plan = empty_plan_frame()
     diagnosis, facts = "", {}
     if outcome.has_solution:
         decisions = decisions_from_values(model, inputs, config)

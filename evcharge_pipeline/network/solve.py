@@ -79,7 +79,8 @@ def _solve_cvxpy(model: BuiltModel, config: NetworkConfig, solver: str, limit: f
               cp.INFEASIBLE_OR_UNBOUNDED: "infeasible_or_unbounded"}.get(model.problem.status, "error")
     if status == "time_limit" and model.problem.value is None:
         status = "time_limit_no_solution"
-    value = float(model.problem.value) if status in FEASIBLE and model.problem.value is not None else None
+    value = (float(model.problem.value) / model.objective_scale
+             if status in FEASIBLE and model.problem.value is not None else None)
     return SolveOutcome(status, value, None, None, elapsed, False, solver, f"cvxpy status {model.problem.status}")
 
 
@@ -163,7 +164,7 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
         for var in user_vars:
             start = columns[var.id]
             var.value = x[start:start + var.size].reshape(var.shape, order="F")
-        sign = -1.0 if maximise else 1.0
+        sign = (-1.0 if maximise else 1.0) / model.objective_scale
         objective = sign * float(info.objective_function_value)
         if bools or ints:
             bound = sign * float(info.mip_dual_bound)

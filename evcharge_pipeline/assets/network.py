@@ -1,0 +1,276 @@
+"""Network enhancement plan assets: the default plan, its verification, and the budget x coverage sweep.
+
+Thin wrappers: read the foundation tables, call `evcharge_pipeline.network`, write `plan.*` tables,
+reports and metadata. Infeasible plans are recorded (status + diagnosis), never raised.
+"""
+
+import json
+from typing import Optional
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+    asset,
+    asset_check,
+    define_asset_job,
+)
+from dagster_duckdb import DuckDBResource
+
+from evcharge_pipeline.assets.demand import coverage, demand_points
+from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
+from evcharge_pipeline.network.config import NetworkConfig, with_cost_scenario
+from evcharge_pipeline.network.inputs import considered_candidates
+from evcharge_pipeline.network.plan import NetworkPlanResult, empty_plan_frame, plan_network
+from evcharge_pipeline.network.reports import frontier_plot, plan_map
+from evcharge_pipeline.network.verifier import verify_plan
+from evcharge_pipeline.resources import ReportsResource
+from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table, table_exists
+
+NETWORK = "network"
+INPUT_TABLES = ("raw.charging_stations", "raw.candidate_sites", "core.demand_points", "core.coverage")
+
+BUDGET_LEVELS_CAD = ("250000", "500000", "1000000", "2000000")
+COVERAGE_TARGETS = ("0.80", "0.90", "0.95")
+sensitivity_partitions = MultiPartitionsDefinition({
+    "budget": StaticPartitionsDefinition(list(BUDGET_LEVELS_CAD)),
+    "coverage_target": StaticPartitionsDefinition(list(COVERAGE_TARGETS)),
+})
+
+NUMERIC_SUMMARY = {
+    "objective", "bound", "gap", "solve_seconds", "build_seconds", "prepare_seconds", "greedy_seconds",
+    "greedy_objective", "capex_total_cad", "budget_used_share", "annual_opex_after_cad", "min_budget_cad",
+    "budget_cad", "radius_l2_km", "radius_l3_km", "min_l3_spacing_km", "max_l3_distance_km",
+    "min_coverage_l2_share", "min_coverage_l3_share", "mip_gap_target", "time_limit_seconds",
+    "upgrades", "retirements", "new_l2", "new_l3", "ports_added_l2", "ports_added_l3", "phases",
+    "demand_points", "demand_groups", "existing_stations", "candidate_sites", "service_standard_exempt_points",
+}
+
+
+def _template_summary() -> dict:
+    """Every summary column with a typed placeholder (from a 1-site, 1-demand-point plan that is infeasible)."""
+    from evcharge_pipeline.network.plan import _parameters  # noqa: PLC0415
+
+    base = {k: None for k in NUMERIC_SUMMARY}
+    base.update({"status": "", "warm_started": False, "capex_by_phase_cad": "", "skipped_json": "",
+                 "diagnosis": "", "conflicting_constraints": ""})
+    base.update({k: None for k in _coverage_figure_names()})
+    base.update({k: ("" if isinstance(v, str) else None) for k, v in _parameters(NetworkConfig()).items()})
+    return base
+
+
+def _coverage_figure_names() -> list[str]:
+    names = [f"{m}_{w}_{when}" for m in ("coverage_l2", "coverage_l3", "underserved") for w in ("population", "ev")
+             for when in ("before", "after")]
+    return names + ["underserved_share_before", "underserved_share_after"]
+
+
+class NetworkPlanConfig(Config):
+    """Run configuration of the network plan (defaults: `NetworkConfig`). Money in CAD, distances in km."""
+
+    budget_cad: float = NetworkConfig.budget_cad
+    phases: int = NetworkConfig.phases
+    radius_l2_km: float = NetworkConfig.radius_l2_km
+    radius_l3_km: float = NetworkConfig.radius_l3_km
+    max_l3_distance_km: Optional[float] = NetworkConfig.max_l3_distance_km
+    min_l3_spacing_km: float = NetworkConfig.min_l3_spacing_km
+    min_coverage_l2_share: float = NetworkConfig.min_coverage_l2_share
+    min_coverage_l3_share: float = NetworkConfig.min_coverage_l3_share
+    min_ports_per_100_ev: float = NetworkConfig.min_ports_per_100_ev
+    max_upgrades_per_phase: int = NetworkConfig.max_upgrades_per_phase
+    candidate_thinning_km: Optional[float] = NetworkConfig.candidate_thinning_km
+    cost_scenario: str = "base"          # base | high_l3_cost | low_hardware_cost
+    solver: str = NetworkConfig.solver
+    mip_gap: float = NetworkConfig.mip_gap
+    time_limit_seconds: float = NetworkConfig.time_limit_seconds
+
+    def network_config(self, **overrides) -> NetworkConfig:
+        values = self.model_dump()
+        scenario = values.pop("cost_scenario")
+        values.update(overrides)
+        return with_cost_scenario(NetworkConfig(**values), scenario)
+
+
+class SensitivityConfig(NetworkPlanConfig):
+    """Per-partition solves are capped tighter than the default plan so a backfill stays short."""
+
+    mip_gap: float = 0.005
+    time_limit_seconds: float = 30.0
+
+
+def _read_inputs(warehouse: DuckDBResource) -> tuple[pd.DataFrame, ...]:
+    with warehouse.get_connection() as con:
+        return tuple(read_table(con, table) for table in INPUT_TABLES)
+
+
+def summary_frame(summary: dict) -> pd.DataFrame:
+    """One typed row: numeric columns as floats (NaN when absent), text as strings, flags as bools."""
+    frame = pd.DataFrame([summary])
+    for column in frame.columns:
+        if column in NUMERIC_SUMMARY:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        elif column == "warm_started":
+            frame[column] = frame[column].astype(bool)
+        elif column.startswith(("coverage_", "underserved_")):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        else:
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _summary_markdown(summary: dict) -> MetadataValue:
+    shown = {k: v for k, v in summary.items() if k != "config_json"}
+    table = pd.DataFrame({"field": list(shown), "value": [str(v) for v in shown.values()]})
+    return MetadataValue.md(table.to_markdown(index=False))
+
+
+def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
+    s = result.summary
+    meta = {
+        "status": s["status"],
+        "summary": _summary_markdown(s),
+        "objective": MetadataValue.float(float(s["objective"])) if s["objective"] is not None else "n/a",
+        "gap": MetadataValue.float(float(s["gap"])) if s["gap"] is not None else "n/a",
+        "solve_seconds": MetadataValue.float(float(s["solve_seconds"])),
+        "build_seconds": MetadataValue.float(float(s["build_seconds"])),
+        "dagster/row_count": len(result.plan),
+    }
+    if s.get("diagnosis"):
+        meta["diagnosis"] = MetadataValue.text(s["diagnosis"])
+    if result.feasible:
+        changes = result.plan[result.plan["action"] != "keep"]
+        meta["actions"] = MetadataValue.md(changes.groupby(["phase", "action"]).size().rename("sites").reset_index()
+                                           .to_markdown(index=False) if len(changes) else "no changes")
+    meta.update(extra)
+    return meta
+
+
+@asset(group_name=NETWORK, kinds={"duckdb", "cvxpy"}, deps=[charging_stations, candidate_sites, demand_points, coverage],
+       description="Phased network enhancement plan (plan.network_plan, plan.network_plan_summary) and its HTML map.")
+def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, warehouse: DuckDBResource,
+                 reports: ReportsResource) -> MaterializeResult:
+    stations, candidates, demand, pairs = _read_inputs(warehouse)
+    cfg = config.network_config()
+    result = plan_network(stations, candidates, demand, pairs, cfg)
+    context.log.info(f"network plan: {result.status}; {result.summary.get('diagnosis') or ''}")
+    plan = result.plan if result.feasible else empty_plan_frame()
+    with warehouse.get_connection() as con:
+        replace_table(con, "plan.network_plan", plan)
+        replace_table(con, "plan.network_plan_summary", summary_frame(result.summary))
+    extra = {}
+    if result.feasible:
+        path = plan_map(result.plan, demand, reports.path_for("network_plan_map.html"), cfg.radius_l2_km,
+                        cfg.radius_l3_km, title="Network enhancement plan")
+        extra["map"] = MetadataValue.path(str(path))
+        extra["map_url"] = MetadataValue.url(path.resolve().as_uri())
+    return MaterializeResult(metadata=_metadata(result, extra))
+
+
+def _config_from_summary(summary: pd.Series) -> NetworkConfig:
+    values = json.loads(summary["config_json"])
+    for key in ("phase_budget_cad", "upgradeable_levels", "not_upgradeable_site_ids", "relax"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    return NetworkConfig(**values)
+
+
+@asset_check(asset=network_plan, additional_deps=[charging_stations, candidate_sites, demand_points, coverage],
+             description="Recompute every constraint and reported figure of the plan from its decisions alone.")
+def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
+    stations, candidates, demand, pairs = _read_inputs(warehouse)
+    with warehouse.get_connection() as con:
+        plan = read_table(con, "plan.network_plan")
+        summary = read_table(con, "plan.network_plan_summary").iloc[0]
+    cfg = _config_from_summary(summary)
+    if plan.empty:
+        return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN,
+                                metadata={"status": str(summary["status"]),
+                                          "note": f"no plan to verify: {summary.get('diagnosis')}"})
+    record = {k: (None if pd.isna(v) else v) for k, v in summary.items()}
+    report = verify_plan(plan, record, stations, considered_candidates(candidates, pairs, demand, cfg), demand,
+                         pairs, cfg)
+    return AssetCheckResult(passed=report.ok, metadata={
+        "violations": len(report.violations),
+        "report": MetadataValue.md(report.as_markdown()),
+        "recomputed_objective": MetadataValue.float(float(report.figures.get("objective", float("nan")))),
+    })
+
+
+@asset(group_name=NETWORK, kinds={"duckdb", "cvxpy"}, partitions_def=sensitivity_partitions,
+       deps=[charging_stations, candidate_sites, demand_points, coverage],
+       description="One network plan per (budget, L3 coverage target); rows in plan.network_plan_sensitivity "
+                   "(summary) and plan.network_plan_sensitivity_actions (changed sites), keyed by partition.")
+def network_plan_sensitivity(context: AssetExecutionContext, config: SensitivityConfig, warehouse: DuckDBResource
+                             ) -> MaterializeResult:
+    keys = context.partition_key.keys_by_dimension
+    budget, target = float(keys["budget"]), float(keys["coverage_target"])
+    stations, candidates, demand, pairs = _read_inputs(warehouse)
+    cfg = config.network_config(budget_cad=budget, min_coverage_l3_share=target)
+    try:
+        result = plan_network(stations, candidates, demand, pairs, cfg)
+        summary = summary_frame(result.summary)
+    except Exception as exc:  # a partition records its failure instead of failing the backfill
+        context.log.error(f"partition {context.partition_key}: {exc!r}")
+        summary = summary_frame({"status": "error", "diagnosis": repr(exc), "budget_cad": budget,
+                                 "min_coverage_l3_share": target})
+        result = None
+    partition = {"budget_key": keys["budget"], "coverage_target_key": keys["coverage_target"]}
+    actions = (result.plan[result.plan["action"] != "keep"] if result is not None and result.feasible
+               else empty_plan_frame())
+    with warehouse.get_connection() as con:
+        for table, template in (("plan.network_plan_sensitivity", summary_frame(_TEMPLATE_SUMMARY)),
+                                ("plan.network_plan_sensitivity_actions", empty_plan_frame())):
+            if not table_exists(con, table):   # fix the schema with typed columns on first use
+                typed = template.iloc[0:0].assign(budget_key=pd.Series(dtype="string"),
+                                                  coverage_target_key=pd.Series(dtype="string"))
+                replace_table(con, table, typed[["budget_key", "coverage_target_key"]
+                                                + [c for c in typed.columns if not c.endswith("_key")]])
+        replace_partition(con, "plan.network_plan_sensitivity", summary, partition)
+        replace_partition(con, "plan.network_plan_sensitivity_actions", actions, partition)
+    meta = {"status": str(summary["status"].iloc[0]), "budget_cad": budget, "min_coverage_l3_share": target,
+            "summary": _summary_markdown(summary.iloc[0].to_dict())}
+    if result is not None and result.summary.get("diagnosis"):
+        meta["diagnosis"] = MetadataValue.text(result.summary["diagnosis"])
+    return MaterializeResult(metadata=meta)
+
+
+@asset(group_name=NETWORK, kinds={"duckdb", "matplotlib"}, deps=[network_plan_sensitivity],
+       description="Budget-coverage frontier over every materialized sensitivity partition (PNG).")
+def sensitivity_frontier(warehouse: DuckDBResource, reports: ReportsResource) -> MaterializeResult:
+    with warehouse.get_connection() as con:
+        rows = (read_table(con, "plan.network_plan_sensitivity")
+                if table_exists(con, "plan.network_plan_sensitivity") else pd.DataFrame())
+    if rows.empty:
+        frame = pd.DataFrame(columns=["budget_cad", "min_coverage_l3_share", "coverage_l3_ev_after", "status"])
+    else:
+        frame = rows.copy()
+        frame.loc[~frame["status"].isin(["optimal", "time_limit"]), "coverage_l3_ev_after"] = float("nan")
+    path = frontier_plot(frame, reports.path_for("network_sensitivity_frontier.png"))
+    shown = ["budget_cad", "min_coverage_l3_share", "status", "objective", "gap", "capex_total_cad",
+             "coverage_l3_ev_after", "coverage_l2_ev_after", "min_budget_cad"]
+    table = frame[[c for c in shown if c in frame]].sort_values([c for c in ("budget_cad", "min_coverage_l3_share")
+                                                                if c in frame]) if len(frame) else frame
+    return MaterializeResult(metadata={
+        "partitions": len(frame),
+        "infeasible": int((frame["status"] == "infeasible").sum()) if len(frame) else 0,
+        "frontier": MetadataValue.path(str(path)),
+        "frontier_url": MetadataValue.url(path.resolve().as_uri()),
+        "table": MetadataValue.md(table.to_markdown(index=False) if len(table) else "no partitions yet"),
+    })
+
+
+_TEMPLATE_SUMMARY = _template_summary()
+
+network_sensitivity_job = define_asset_job(
+    name="network_sensitivity_job",
+    selection=[network_plan_sensitivity],
+    description="Sensitivity sweep of the network plan over budget levels x L3 coverage targets.",
+)
+
+jobs = [network_sensitivity_job]
