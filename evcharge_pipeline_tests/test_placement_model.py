@@ -12,7 +12,7 @@ from evcharge_pipeline.placement import model as M
 
 CFG = M.PlacementConfig(slow_capacity_units=10.0, fast_capacity_units=25.0, slow_charger_cost_cad_per_year=40.0,
                         fast_charger_cost_cad_per_year=70.0, distance_cost_cad_per_unit_km=1.0,
-                        mismatch_cost_cad_per_unit=9.0, capacity_margin_units=0.0, mip_rel_gap=1e-9,
+                        mismatch_cost_cad_per_unit=9.0, capacity_margin_fraction=0.0, mip_rel_gap=1e-9,
                         time_limit_seconds=60.0)
 
 

@@ -52,10 +52,11 @@ class PlacementConfig:
     robust_objective: str = "expected"  # recourse only: "expected" | "worst_case"
     nearest_supply_points: int | None = None  # k nearest supply points per demand point; None = all
     max_distance_km: float | None = None  # drop arcs longer than this (None = no limit)
-    capacity_margin_units: float = 1e-3  # kept free at every supply point (rounding safety)
+    capacity_margin_fraction: float = 1e-6  # share of each site's capacity kept free (rounding safety)
     mip_rel_gap: float = 1e-4  # relative MIP gap at which HiGHS stops (1e-4 = 0.01 %)
     time_limit_seconds: float = 300.0
     mip_heuristic_effort: float | None = None  # HiGHS primal-heuristic effort (its default is 0.05)
+    rounding_heuristic: bool = False  # solve the LP relaxation, round, keep it if within mip_rel_gap
     price_rounds: int = 3  # reduced-cost rounds that add missing arcs (restricted arc sets only)
     solver: str = "HIGHS"
     verbose: bool = False
@@ -152,6 +153,7 @@ class PlacementResult:
     cost_distance: np.ndarray | None = None  # (T,)
     cost_mismatch: np.ndarray | None = None  # (T,) expected over scenarios
     cost_infrastructure: np.ndarray | None = None  # (T,)
+    relaxed_build: tuple[np.ndarray, np.ndarray] | None = None  # LP relaxation only: fractional stock
     duals: tuple[np.ndarray, np.ndarray] | None = None  # fixed-build LP only: demand-row and capacity duals
 
     @property
@@ -182,7 +184,16 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
     if problem_error:
         return PlacementResult("infeasible", problem_error, list(problem.years))
     arcs = problem.arcs
+    rounded = _lp_rounding(problem, arcs, config) if config.rounding_heuristic else None
+    if rounded is not None and rounded.ok and rounded.mip_gap is not None and rounded.mip_gap <= config.mip_rel_gap:
+        return rounded
     result = _solve_once(problem, arcs, config)
+    if rounded is not None and rounded.ok and (not result.ok or result.objective > rounded.objective):
+        rounded.best_bound = max(rounded.best_bound, result.best_bound or -np.inf)
+        rounded.mip_gap = (rounded.objective - rounded.best_bound) / max(abs(rounded.objective), 1e-9)
+        rounded.status, rounded.reason = "feasible", f"LP rounding kept (gap {rounded.mip_gap:.4%}); MILP: {result.reason}"
+        rounded.solve_seconds += result.solve_seconds
+        return rounded
     pool = problem.all_pairs
     rounds = 0
     total_build, total_solve = result.build_seconds, result.solve_seconds
@@ -207,6 +218,34 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
     return result
 
 
+def _lp_rounding(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig) -> PlacementResult | None:
+    """LP relaxation, rounded to the nearest feasible integer stock, then the flows re-optimised.
+
+    Floors of the relaxed stock always satisfy the slot, existing-stock and monotonicity constraints;
+    rounding up is kept per site only where it keeps all of them.
+    """
+    lp = _solve_once(problem, arcs, config, relax=True)
+    if not lp.ok or lp.relaxed_build is None:
+        return None
+    s_lp, f_lp = lp.relaxed_build
+    s_lo, f_lo = np.floor(s_lp + 1e-7), np.floor(f_lp + 1e-7)
+    s_r = np.maximum.accumulate(np.rint(s_lp), axis=1)
+    f_r = np.maximum.accumulate(np.rint(f_lp), axis=1)
+    over = ((s_r + f_r) > np.asarray(problem.parking_slots)[:, None]).any(axis=1)
+    s_r[over], f_r[over] = s_lo[over], f_lo[over]
+    fixed = _solve_once(problem, arcs, config, fixed_build=(s_r.astype(int), f_r.astype(int)))
+    if not fixed.ok:
+        return None
+    fixed.best_bound = lp.objective
+    fixed.mip_gap = (fixed.objective - lp.objective) / max(abs(fixed.objective), 1e-9)
+    fixed.status = "optimal" if fixed.mip_gap <= config.mip_rel_gap else "feasible"
+    fixed.reason = f"LP relaxation rounded (gap {fixed.mip_gap:.4%})"
+    fixed.build_seconds += lp.build_seconds
+    fixed.solve_seconds += lp.solve_seconds
+    fixed.duals = None
+    return fixed
+
+
 def _improving_arcs(problem: PlacementProblem, arcs: Arcs, pool: Arcs, result: PlacementResult,
                     config: PlacementConfig) -> np.ndarray:
     """Indices into `pool` of arcs with a negative reduced cost for the transport LP at the fixed build."""
@@ -224,7 +263,7 @@ def _improving_arcs(problem: PlacementProblem, arcs: Arcs, pool: Arcs, result: P
 
 
 def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
-                fixed_build: tuple[np.ndarray, np.ndarray] | None = None) -> PlacementResult:
+                fixed_build: tuple[np.ndarray, np.ndarray] | None = None, relax: bool = False) -> PlacementResult:
     t0 = time.perf_counter()
     demand, weights = problem.scenarios()
     n_scen, n_years, n = demand.shape
@@ -235,8 +274,8 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
     slots = np.asarray(problem.parking_slots, float)[:, None]
 
     if fixed_build is None:
-        slow = cp.Variable((m, n_years), integer=True)
-        fast = cp.Variable((m, n_years), integer=True)
+        slow = cp.Variable((m, n_years), integer=not relax)
+        fast = cp.Variable((m, n_years), integer=not relax)
         cons = [slow[:, 0] >= problem.existing_slow, fast[:, 0] >= problem.existing_fast, slow + fast <= slots]
         if n_years > 1:
             cons += [slow[:, 1:] >= slow[:, :-1], fast[:, 1:] >= fast[:, :-1]]
@@ -249,7 +288,7 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
         capacity = config.slow_capacity_units * fs + config.fast_capacity_units * ff
         infra_by_year = (config.slow_charger_cost_cad_per_year * fs.sum(axis=0)
                          + config.fast_charger_cost_cad_per_year * ff.sum(axis=0))
-    cap_rhs = capacity - config.capacity_margin_units
+    cap_rhs = capacity * (1.0 - config.capacity_margin_fraction)
 
     if config.service == "recourse":
         flows = [cp.Variable((arcs.size, n_years), nonneg=True) for _ in range(n_scen)]
@@ -290,7 +329,7 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
 
     prob = cp.Problem(cp.Minimize(objective), cons)
     opts = {"time_limit": float(config.time_limit_seconds)}
-    if fixed_build is None:
+    if fixed_build is None and not relax:
         opts["mip_rel_gap"] = float(config.mip_rel_gap)
         if config.mip_heuristic_effort is not None:
             opts["mip_heuristic_effort"] = float(config.mip_heuristic_effort)
@@ -317,13 +356,15 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
         return res
     info = prob.solver_stats.extra_stats
     res.objective = float(prob.value)
-    if fixed_build is None and info is not None:
+    if fixed_build is None and not relax and info is not None:
         offset = res.objective - float(info.objective_function_value)
         res.best_bound = float(info.mip_dual_bound) + offset
         res.mip_gap = abs(res.objective - res.best_bound) / max(abs(res.objective), 1e-9)
     res.status = "optimal" if (res.mip_gap is None or res.mip_gap <= config.mip_rel_gap + 1e-9) else "feasible"
     res.reason = "" if res.status == "optimal" else f"stopped at gap {res.mip_gap:.4%} ({prob.status})"
 
+    if relax:
+        res.relaxed_build = (np.asarray(slow.value, float), np.asarray(fast.value, float))
     if fixed_build is None:
         res.slow = np.rint(slow.value).astype(int)
         res.fast = np.rint(fast.value).astype(int)

@@ -64,7 +64,8 @@ class RegionPlacementConfig:
             fast_charger_cost_cad_per_year=self.fast_charger_cost_cad_per_year,
             distance_cost_cad_per_unit_km=self.distance_cost_cad_per_ev_km,
             mismatch_cost_cad_per_unit=self.unserved_cost_cad_per_ev, service=self.service,
-            mip_rel_gap=self.mip_rel_gap, time_limit_seconds=self.time_limit_seconds, price_rounds=0)
+            mip_rel_gap=self.mip_rel_gap, time_limit_seconds=self.time_limit_seconds, price_rounds=0,
+            rounding_heuristic=True)
 
 
 def load_demand_history_csv(path: Path | str, demand_ids, id_field: str = "demand_id") -> tuple[pd.DataFrame, dict]:
