@@ -91,7 +91,7 @@ def write_sample_sessions(folder: Path, seed: int = 11) -> dict:
         "period_minutes": 15,
         "base_load_kw": 4.0,
         "charging_efficiency": 0.92,
-        "min_power_kw": 1.4,
+        "min_power_kw": 0.0,
         "energy_requirement": "soft",
         "demand_charge_cad_per_kw_month": 12.0,
     }

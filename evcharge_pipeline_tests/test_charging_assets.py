@@ -1,0 +1,98 @@
+"""Charging assets on the sample region: daily partitions in order, a single-run range, the schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from dagster import build_schedule_context, materialize
+
+from evcharge_pipeline.assets.charging import (
+    charging_next_day_schedule,
+    charging_schedule,
+    charging_sessions,
+)
+from evcharge_pipeline.charging.sample import write_sample_sessions
+from evcharge_pipeline_tests.conftest import make_resources
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def with_charging_section(region: Path) -> dict:
+    """Give the region copy a [charging_sessions] section (the sample generator's) if it has none."""
+    config = tomllib.loads((region / "region.toml").read_text())
+    if "charging_sessions" in config:
+        return config["charging_sessions"]
+    section = write_sample_sessions(region)
+    lines = ["", "[charging_sessions]"] + [f"{k} = {_toml_value(v)}" for k, v in section.items()]
+    with open(region / "region.toml", "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return section
+
+
+def test_daily_partitions_materialize_in_order_and_respect_every_constraint(sample_region, warehouse_path, tmp_path):
+    section = with_charging_section(sample_region)
+    resources = make_resources(sample_region, warehouse_path, tmp_path / "reports")
+    assert materialize([charging_sessions], resources=resources).success
+    first = materialize([charging_schedule], partition_key="2026-01-05", resources=resources)
+    assert first.success
+    # a range of days in one run (what a backfill does with the single-run policy)
+    ranged = materialize([charging_schedule], resources=resources, tags={
+        "dagster/asset_partition_range_start": "2026-01-06", "dagster/asset_partition_range_end": "2026-01-07"})
+    assert ranged.success
+    meta = ranged.asset_materializations_for_node("charging_schedule")[0].metadata
+    assert meta["days"].value == 2 and Path(meta["load_profile_plot"].value).is_file()
+    assert meta["carried_sessions_without_history"].value == 0
+
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        rows = con.execute("SELECT * FROM plan.charging_schedule").df()
+        metrics = con.execute("SELECT * FROM plan.charging_schedule_metrics").df()
+        sessions = con.execute("SELECT * FROM raw.charging_sessions").df()
+    assert sorted(metrics["schedule_date"].unique()) == ["2026-01-05", "2026-01-06", "2026-01-07"]
+    assert len(metrics) == 3 * 6 and set(metrics["status"]) <= {"optimal", "ok"}
+    limit = float(section["site_limit_kw"])
+    base = float(section["base_load_kw"])
+    step = pd.Timedelta(minutes=int(section["period_minutes"]))
+    load = rows.groupby(["method", "period_start_utc"])["power_kw"].sum().reset_index()
+    managed = load[load["method"] != "uncontrolled"]
+    assert (managed["power_kw"] + base <= limit + 1e-6).all()
+    merged = rows.merge(sessions, on="session_id", how="left", validate="many_to_one")
+    assert merged["arrival_utc"].notna().all()
+    cap = np.minimum(merged["max_power_kw"], float(section["evse_max_kw"]))
+    assert (merged["power_kw"] <= cap + 1e-6).all()
+    start = pd.to_datetime(merged["period_start_utc"])
+    assert (start + step > pd.to_datetime(merged["arrival_utc"])).all()
+    assert (start + step <= pd.to_datetime(merged["departure_utc"])).all()
+    delivered = rows.groupby(["method", "session_id"])["energy_kwh"].sum().reset_index()
+    delivered = delivered.merge(sessions[["session_id", "energy_kwh"]], on="session_id", suffixes=("", "_req"))
+    assert (delivered["energy_kwh"] <= delivered["energy_kwh_req"] + 1e-6).all()
+    # overnight cars of the first day are charged after midnight by the second partition
+    overnight = set(sessions.loc[sessions["session_id"].str.startswith("S00-H"), "session_id"])
+    second = rows[(rows["schedule_date"] == "2026-01-06") & (rows["method"] == "milp_offline")]
+    assert overnight & set(second["session_id"])
+    milp = metrics[metrics["method"] == "milp_offline"].set_index("schedule_date")
+    assert (milp["peak_kw"] <= limit + 1e-6).all()
+
+    # re-running a partition replaces its rows (idempotent)
+    assert materialize([charging_schedule], partition_key="2026-01-07", resources=resources).success
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        again = con.execute("SELECT count(*) FROM plan.charging_schedule").fetchone()[0]
+    assert again == len(rows)
+
+
+def test_schedule_plans_the_next_local_day():
+    when = dt.datetime(2026, 1, 9, 23, 0, tzinfo=dt.timezone.utc)  # 18:00 in Toronto
+    request = charging_next_day_schedule(build_schedule_context(scheduled_execution_time=when))
+    assert request.partition_key == "2026-01-10"
