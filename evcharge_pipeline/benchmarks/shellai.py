@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -34,6 +35,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_until: int | None = None,
         true_demand: bool = False, nearest: int | None = 10, mip_gap: float = 1e-4,
         time_limit_seconds: float = 300.0, forecast_config: forecast.ForecastConfig | None = None,
@@ -41,6 +49,7 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
         log=print) -> dict:
     """Run one benchmark case; returns the summary that is also written to ``summary.json``."""
     started = time.perf_counter()
+    cpu_started = time.process_time()
     history, supply = shellai_io.load_benchmark(data_dir)
     last = history.years[-1]
     if true_demand:
@@ -70,8 +79,11 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
         train = history.until(history_until)
         fc = forecast.forecast_demand(train.values, train.years, years, forecast_config or forecast.ForecastConfig(),
                                       method=method)
-        scen, weights = fc.scenarios()  # (K, n, T)
-        demand = np.transpose(scen, (0, 2, 1))
+        if cfg.service == "hard":
+            demand, weights = fc.point.T[None], None  # serve the point forecast exactly
+        else:
+            scen, weights = fc.scenarios()  # (K, n, T)
+            demand = np.transpose(scen, (0, 2, 1))
         forecast_info = {"method": fc.method, "point_total": fc.point.sum(axis=0).round(3).tolist(),
                          "backtest": fc.summary.head(8).round(4).to_dict(orient="records")}
         if truth:
@@ -109,6 +121,7 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
     ev = evaluator.evaluate(written, supply, history.xy, truth)
     io_seconds = time.perf_counter() - t1
     total = time.perf_counter() - started
+    cpu_total = time.process_time() - cpu_started
 
     rows = []
     for score in ev.years:
@@ -126,6 +139,7 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
         "mip_gap": result.mip_gap, "build_seconds": round(result.build_seconds, 3),
         "solve_seconds": round(result.solve_seconds, 3), "forecast_seconds": round(forecast_seconds, 3),
         "write_and_check_seconds": round(io_seconds, 3), "total_seconds": round(total, 3),
+        "total_cpu_seconds": round(cpu_total, 3), "load_average_1min": _load_average(),
         "peak_rss_mib": round(_peak_rss_mib(), 1), "arcs": result.n_arcs,
         "price_rounds": result.price_rounds_used, "per_year": rows, "forecast": forecast_info,
         "solution": path.name,
@@ -138,7 +152,8 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
         log(f"{r['year']:>6} {r['cost']:>14,.1f} {r['score']:>8.4f} {r['cost_customer_dissatisfaction']:>14,.1f} "
             f"{dm:>12} {r['infrastructure_units']:>10,.1f} {result.solve_seconds:>8.2f} {gap:>9}")
     log(f"solve seconds {result.solve_seconds:.2f} (joint over {len(years)} year(s)), build seconds "
-        f"{result.build_seconds:.2f}, end to end {total:.2f} s, peak memory {summary['peak_rss_mib']:.0f} MiB")
+        f"{result.build_seconds:.2f}, end to end {total:.2f} s ({cpu_total:.2f} s CPU), peak memory "
+        f"{summary['peak_rss_mib']:.0f} MiB, load average {summary['load_average_1min']}")
     log(f"solution {path} {'is valid' if ev.valid else 'is INVALID'}")
     for v in ev.violations[:10]:
         log(f"  {v}")
@@ -158,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4 = 0.01%%)")
     parser.add_argument("--time-limit", type=float, default=300.0, help="solver time limit in seconds")
     parser.add_argument("--method", help="force a forecast candidate, e.g. 'share_of_total[w=5,s=3]'")
+    parser.add_argument("--service", choices=["chosen", "hard"], default="chosen",
+                        help="forecast cases: 'chosen' lets the plan pick served demand against the forecast "
+                             "quantiles (default); 'hard' serves the point forecast exactly")
     args = parser.parse_args(argv)
     try:
         summary = run(args.data, args.out, args.years, args.history_until, args.true_demand,
-                      args.nearest or None, args.mip_gap, args.time_limit, method=args.method)
+                      args.nearest or None, args.mip_gap, args.time_limit, method=args.method,
+                      placement_config=model.PlacementConfig(service=args.service))
     except (shellai_io.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
