@@ -53,7 +53,7 @@ def resources(tmp_path: Path, region: Path) -> dict:
     }
 
 
-FAST_PLAN = {"ops": {"swap_inventory_plan": {"config": {"sim_days": 8, "sim_warmup_days": 1, "sim_replications": 3}}}}
+FAST_PLAN = {"ops": {"swap_inventory_plan": {"config": {"sim_days": 6, "sim_warmup_days": 1, "sim_replications": 3}}}}
 
 
 def test_plan_materializes_and_simulation_check_passes(tmp_path):

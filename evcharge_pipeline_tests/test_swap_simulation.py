@@ -27,7 +27,7 @@ from evcharge_pipeline.swap.simulation import (
 )
 
 GRID = TimeGrid(10)
-CHECK = SimulationConfig(days=32, warmup_days=2, replications=8, confidence=0.99, seed=11)
+CHECK = SimulationConfig(days=26, warmup_days=2, replications=8, confidence=0.99, seed=11)
 
 
 def analytic_fill(rate: np.ndarray, delta: np.ndarray, spares: np.ndarray, dispersion: Dispersion = Dispersion()):
@@ -97,7 +97,7 @@ def test_negative_binomial_fill_rate_matches_log_resampling():
     _, poisson_fill = analytic_fill(rate, delta, spares)
     plan = PlanToSimulate(["s0"], ["hub"], np.array([0]), spares, tt, np.array([ample_ports(rate, tc)]), tc)
     result = simulate_plan(plan, LogArrivals(day_hours, day_stations),
-                           SimulationConfig(days=42, warmup_days=2, replications=10, confidence=0.99, seed=5))
+                           SimulationConfig(days=32, warmup_days=2, replications=8, confidence=0.99, seed=5))
     assert result.fill_rate_ci_low <= nb_fill <= result.fill_rate_ci_high, (nb_fill, result.fill_rate_ci_low,
                                                                            result.fill_rate_ci_high)
     assert poisson_fill > nb_fill  # ignoring overdispersion overstates the service
