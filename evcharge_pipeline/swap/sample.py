@@ -14,7 +14,7 @@ import pandas as pd
 
 from evcharge_pipeline.swap.analytic import commuter_profile
 
-SAMPLE_CENTER = (43.4643, -80.5204)  # lat, lon of the sample stations' centre
+SAMPLE_CENTER = (44.30, -78.32)  # lat, lon of the stations' centre: the bundled sample city's centre
 
 _STATIONS = [
     # station_id, name, north km, east km, share
@@ -31,15 +31,17 @@ _HUBS = [
 ]
 
 
-def _latlon(north_km: float, east_km: float) -> tuple[float, float]:
-    lat0, lon0 = SAMPLE_CENTER
+def _latlon(north_km: float, east_km: float, center: tuple[float, float]) -> tuple[float, float]:
+    lat0, lon0 = center
     lat = lat0 + north_km / 111.32
     lon = lon0 + east_km / (111.32 * np.cos(np.radians(lat0)))
     return round(lat, 6), round(lon, 6)
 
 
-def write_sample_swap(folder: Path, seed: int = 7) -> dict:
+def write_sample_swap(folder: Path, seed: int = 7, center: tuple[float, float] = SAMPLE_CENTER) -> dict:
     """Write `swap/stations.csv`, `swap/hubs.csv`, `swap/swap_log.csv` into the bundle `folder`.
+
+    Stations lie within 3 km of `center` (lat, lon), candidate hubs 8-9 km out.
 
     Returns the `[swap]` section (paths relative to `folder`) as a dict, ready to be written to region.toml.
     """
@@ -48,11 +50,11 @@ def write_sample_swap(folder: Path, seed: int = 7) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     stations = pd.DataFrame(
-        [(sid, name, *_latlon(n, e), share) for sid, name, n, e, share in _STATIONS],
+        [(sid, name, *_latlon(n, e, center), share) for sid, name, n, e, share in _STATIONS],
         columns=["station_id", "name", "lat", "lon", "share"],
     )
     hubs = pd.DataFrame(
-        [(hid, name, *_latlon(n, e), fixed, port, limit) for hid, name, n, e, fixed, port, limit in _HUBS],
+        [(hid, name, *_latlon(n, e, center), fixed, port, limit) for hid, name, n, e, fixed, port, limit in _HUBS],
         columns=["hub_id", "name", "lat", "lon", "fixed_cost_cad", "port_cost_cad", "grid_limit_ports"],
     )
     stations.to_csv(out / "stations.csv", index=False)
