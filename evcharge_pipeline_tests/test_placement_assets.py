@@ -15,7 +15,7 @@ from evcharge_pipeline.warehouse import read_table
 FOUNDATION = load_assets_from_modules([ingest_assets, demand_assets])
 FAST = {"ops": {
     "demand_forecast": {"config": {"horizon_years": 2}},
-    "placement_plan": {"config": {"nearest_sites": 3, "mip_rel_gap": 0.01, "time_limit_seconds": 40.0}},
+    "placement_plan": {"config": {"mip_rel_gap": 0.02, "time_limit_seconds": 40.0}},
 }}
 
 
@@ -110,3 +110,23 @@ def test_generated_history_ends_near_the_current_ev_count():
     assert list(history.columns) == ["demand_id"] + [str(y) for y in range(2017, 2025)]
     np.testing.assert_allclose(history["2024"], [10, 20, 30], rtol=0.3)
     assert (history.iloc[:, 1:].diff(axis=1).iloc[:, 1:].mean(axis=0) > 0).all()
+
+
+def test_regional_plan_reports_infeasible_instead_of_crashing():
+    forecast = pd.DataFrame({"demand_id": [1, 2], "year": 2030, "forecast_evs": [500.0, 400.0],
+                             "q50_evs": [500.0, 400.0]})
+    pairs = pd.DataFrame({"demand_id": [1, 2], "site_id": ["a", "a"], "site_kind": "existing",
+                          "distance_km": [1.0, 2.0]})
+    stations = pd.DataFrame({"site_id": ["a"], "lat": [0.0], "lon": [0.0], "level": ["L2"], "ports": [2],
+                             "ports_l1": [0], "ports_l2": [2], "ports_l3": [0]})
+    candidates = pd.DataFrame({"site_id": ["b"], "lat": [0.1], "lon": [0.1]})
+    cfg = regional.RegionPlacementConfig(service="hard")
+    plan = regional.plan_region(forecast, pairs, regional.supply_points(stations, candidates, cfg), cfg)
+    assert plan.result.status == "infeasible"
+    assert plan.summary["status"].tolist() == ["infeasible"] and plan.summary["reason"].iloc[0]
+    # the same demand with the default soft service is planned, serving what the slots allow
+    cfg = regional.RegionPlacementConfig()
+    plan = regional.plan_region(forecast, pairs, regional.supply_points(stations, candidates, cfg), cfg)
+    assert plan.result.ok
+    assert plan.summary["served_evs"].iloc[0] <= 8 * cfg.fast_charger_evs + 1e-6
+    assert (plan.sites.loc[plan.sites["site_id"] == "a", "slow_chargers"] >= 2).all()
