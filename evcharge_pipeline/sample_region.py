@@ -15,12 +15,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import mapping
 
+from evcharge_pipeline.charging.sample import write_sample_sessions
+from evcharge_pipeline.demand import build_demand_points
 from evcharge_pipeline.geometry import project, unproject, utm_crs_for
+from evcharge_pipeline.placement.regional import generate_sample_demand_history
+from evcharge_pipeline.swap.sample import write_sample_swap
 
 
 @dataclass(frozen=True)
@@ -175,10 +180,34 @@ def generate(out: Path, spec: SampleRegionSpec = SampleRegionSpec()) -> dict[str
     })
     stops.to_csv(out / "gtfs" / "stops.txt", index=False)
 
-    (out / "region.toml").write_text(REGION_TOML.format(as_of=spec.as_of, seed=spec.seed))
+    # Capability sections: demand history per default demand point, swap network, parking-site sessions.
+    wgs84 = lambda geometry: shapely.geometry.shape(_to_wgs84_geometry(geometry, crs))  # noqa: E731
+    city = gpd.GeoDataFrame(geometry=[wgs84(boundary)], crs="EPSG:4326")
+    zones = gpd.GeoDataFrame({"area_id": codes, "population": people.astype(float),
+                              "ev_count": (bev + phev).astype(float)},
+                             geometry=[wgs84(p) for p in polygons], crs="EPSG:4326")
+    points = build_demand_points(city, zones, spec.as_of).points
+    generate_sample_demand_history(points, seed=spec.seed).to_csv(out / "demand_history.csv", index=False)
+    sections = {
+        "demand_history": {"path": "demand_history.csv", "id_field": "demand_id"},
+        "swap": write_sample_swap(out, center=(spec.center_lat, spec.center_lon)),
+        "charging_sessions": write_sample_sessions(out),
+    }
+    text = REGION_TOML.format(as_of=spec.as_of, seed=spec.seed) + "".join(
+        f"\n[{name}]\n" + "".join(f"{key} = {_toml_value(value)}\n" for key, value in section.items())
+        for name, section in sections.items())
+    (out / "region.toml").write_text(text)
     return {"areas": len(codes), "population": int(people.sum()), "evs": int(ev["Total EV"][: len(codes)].sum()),
             "stations": spec.stations, "ports": int(ports.sum()), "candidates": spec.candidates,
             "transit_stops": int(inside.sum())}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
 
 
 REGION_TOML = """\
@@ -213,6 +242,8 @@ id_field = "site_id"
 
 [transit_stops]
 path = "gtfs/stops.txt"
+
+# The demand history is keyed by the demand points of the default 500 m grid.
 """
 
 
