@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import duckdb
 from dagster import DagsterInstance
@@ -16,6 +18,8 @@ def run_main_job() -> int:
     """Materialize every unpartitioned asset in-process; print tables, row counts and check results."""
     from evcharge_pipeline.definitions import defs
 
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)  # the instance keeps run history here, shared with `make dev`
     with DagsterInstance.get() as instance:
         result = defs.resolve_job_def("main_job").execute_in_process(instance=instance, raise_on_error=False)
     checks = [event.event_specific_data for event in result.all_events
