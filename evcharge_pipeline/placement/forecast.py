@@ -10,6 +10,7 @@ Input is a history matrix ``values[i, k]`` (demand point i, consecutive years ``
 - ``share_of_total``: each point's mean share of the total over the last ``share_years`` years times a
   linear-trend forecast of the total (a growth-ratio-to-the-total method).
 - ``ensemble``: the mean of ``linear`` and ``share_of_total``.
+- ``combination``: the equal-weight mean of every other candidate (a forecast combination).
 
 Each method is tried with every window in ``window_years_grid`` (and ``share_years_grid`` for the
 share methods); a candidate is named like ``share_of_total[w=4,s=3]``. `backtest` re-fits every
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-METHODS = ("linear", "damped_trend", "exponential_trend", "share_of_total", "ensemble")
+METHODS = ("linear", "damped_trend", "exponential_trend", "share_of_total", "ensemble", "combination")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def candidates(config: ForecastConfig) -> list[str]:
     """Every (method, window) combination the backtest compares."""
     names = []
     for method in config.methods:
-        if method == "damped_trend":
+        if method in ("damped_trend", "combination"):
             names.append(method)
         elif method in ("share_of_total", "ensemble"):
             names += [f"{method}[w={w},s={s}]" for w in config.window_years_grid for s in config.share_years_grid]
@@ -143,6 +144,9 @@ def _method(values: np.ndarray, name: str, horizon: int, cfg: ForecastConfig) ->
         s_s = f"s={params.get('s', cfg.share_years_grid[0])}"
         out = 0.5 * (_method(values, f"linear[{w_s}]", horizon, cfg)
                      + _method(values, f"share_of_total[{w_s},{s_s}]", horizon, cfg))
+    elif method == "combination":
+        others = [c for c in candidates(cfg) if c != "combination"]
+        out = np.mean([_method(values, c, horizon, cfg) for c in others], axis=0)
     else:
         raise ValueError(f"unknown forecast method {method!r}; choose from {METHODS}")
     return np.maximum(out, 0.0)
