@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -37,6 +38,12 @@ from evcharge_pipeline.swap.simulation import PlanToSimulate, ProfileArrivals, S
 
 def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> dict:
+    """CPU count and load averages, to judge timings taken on a shared machine."""
+    load = os.getloadavg()
+    return {"cpus": os.cpu_count(), "load_average_1m": round(load[0], 2), "load_average_15m": round(load[2], 2)}
 
 
 def _simulate_single(params: SingleHubInput, spares: int, ports: int, days: int, replications: int, seed: int) -> dict:
@@ -118,9 +125,9 @@ def synthetic_network(stations: int, hubs: int, vehicles: int, seed: int, step_m
 def benchmark_milp(stations: int, hubs: int, vehicles: int, seed: int, time_limit: float) -> dict:
     data = synthetic_network(stations, hubs, vehicles, seed)
     config = SwapNetworkConfig(step_minutes=15, time_limit_seconds=time_limit)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     plan = solve_network(data, config)
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {
         "case": f"milp_{stations}x{hubs}",
         "status": plan.status,
@@ -131,11 +138,13 @@ def benchmark_milp(stations: int, hubs: int, vehicles: int, seed: int, time_limi
         "build_seconds": round(plan.build_seconds, 3),
         "solve_seconds": round(plan.solve_seconds, 3),
         "total_seconds": round(total, 3),
+        "cpu_seconds": round(cpu, 3),
         "mip_gap": plan.mip_gap,
         "objective_cad": plan.objective_cad,
         "hubs_open": int(plan.hubs["is_open"].sum()) if "is_open" in plan.hubs else None,
         "spare_batteries": int(plan.stations["spare_batteries"].sum()) if "spare_batteries" in plan.stations else None,
         "peak_memory_mib": round(peak_memory_mib(), 1),
+        **machine(),
     }
 
 
@@ -144,7 +153,9 @@ def benchmark_simulation(vehicles: int, days: int, replications: int, seed: int)
                             operating_hours=16, service_level=0.95, max_wait_probability=0.2)
     result = solve_single_hub(params)
     per_rep = int(np.ceil(days / replications))
+    cpu_started = time.process_time()
     sim = _simulate_single(params, result.spare_batteries, result.charging_ports, per_rep, replications, seed)
+    cpu = time.process_time() - cpu_started
     return {
         "case": f"simulation_{vehicles}_vehicles_{per_rep * replications}_days",
         "spare_batteries": result.spare_batteries,
@@ -152,7 +163,10 @@ def benchmark_simulation(vehicles: int, days: int, replications: int, seed: int)
         "analytic_fill_rate": round(result.fill_rate, 6),
         **sim,
         "swaps_per_second": round(sim["sim_swaps"] / sim["sim_seconds"], 1),
+        "cpu_seconds": round(cpu, 3),
+        "swaps_per_cpu_second": round(sim["sim_swaps"] / cpu, 1),
         "peak_memory_mib": round(peak_memory_mib(), 1),
+        **machine(),
     }
 
 
