@@ -46,6 +46,11 @@ class ChargingModelConfig:
     solver: CVXPY solver name; HIGHS ships with CVXPY.
     mip_rel_gap: relative MIP gap at which HiGHS stops.
     time_limit_seconds: per solve.
+    online_urgency_cad_per_kwh: rolling-horizon mode only. Without foresight, deferring energy to
+        cheap hours risks meeting later arrivals with no headroom left. Each kWh costs this much times
+        the fraction of its car's connection window already elapsed, so cars with short windows are
+        served first (as EDF/LLF do) and energy is shifted only for a larger price gain. 0 = pure
+        cost minimisation over the cars present.
     """
 
     cost: CostModel = field(default_factory=CostModel)
@@ -55,6 +60,7 @@ class ChargingModelConfig:
     solver: str = "HIGHS"
     mip_rel_gap: float = 1e-4
     time_limit_seconds: float = 60.0
+    online_urgency_cad_per_kwh: float = 0.05
 
     def __post_init__(self):
         if self.energy_requirement not in ("soft", "hard"):
@@ -172,6 +178,10 @@ class _Problem:
                 terms.append(demand_rate * (peak - floor))
             if degrade:
                 terms.append(cost.degradation_cad_per_kwh_at_max_kw * dt * cp.sum(seg @ slopes))
+            if parametric and config.online_urgency_cad_per_kwh > 0:
+                window = np.maximum(inst.departure_step - inst.arrival_step, 1)[sess]
+                elapsed = (step - inst.arrival_step[sess]) / window
+                terms.append(config.online_urgency_cad_per_kwh * dt * (elapsed @ p))
             capacity = inst.battery_capacity_kwh[sess]
             known = np.flatnonzero(~np.isnan(capacity))
             if len(known) and cost.high_soc_cad_per_kwh_hour > 0:
