@@ -7,7 +7,8 @@ table (or the previous rows of a partition) exactly as they were.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -28,22 +29,29 @@ def _schema(table: str) -> str:
     return table.split(".")[0]
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
-    """Replace `schema.table` with `frame` in one transaction; returns the row count written."""
-    target = qualified(table)
+@contextmanager
+def _staged(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> Iterator[str]:
+    """Register `frame` as a view and open a transaction; commit on success, roll back on any error."""
     con.execute(f'CREATE SCHEMA IF NOT EXISTS "{_schema(table)}"')
     view = f"_incoming_{abs(hash((table, id(frame))))}"
     con.register(view, frame)
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {view}")
+            yield view
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
     finally:
         con.unregister(view)
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Replace `schema.table` with `frame` in one transaction; returns the row count written."""
+    target = qualified(table)
+    with _staged(con, table, frame) as view:
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {view}")
     return len(frame)
 
 
@@ -63,24 +71,12 @@ def replace_partition(
         if not _IDENTIFIER.match(column):
             raise ValueError(f"partition key column {column!r} is not a plain identifier")
     rows = frame.assign(**dict(keys))
-    ordered = list(keys) + [c for c in rows.columns if c not in keys]
-    rows = rows[ordered]
-    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{_schema(table)}"')
-    view = f"_incoming_{abs(hash((table, id(frame))))}"
-    con.register(view, rows)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
-            where = " AND ".join(f'"{c}" = ?' for c in keys)
-            con.execute(f"DELETE FROM {target} WHERE {where}", list(keys.values()))
-            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister(view)
+    rows = rows[list(keys) + [c for c in rows.columns if c not in keys]]
+    with _staged(con, table, rows) as view:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
+        where = " AND ".join(f'"{c}" = ?' for c in keys)
+        con.execute(f"DELETE FROM {target} WHERE {where}", list(keys.values()))
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
     return len(rows)
 
 

@@ -23,6 +23,12 @@ from evcharge_pipeline.warehouse import read_table
 INGEST = "ingest"
 
 
+def table_with_boundary(warehouse: DuckDBResource, table: str) -> tuple[pd.DataFrame, shapely.Geometry]:
+    """A stored table and the stored region boundary, for checks that locate rows against the region."""
+    with warehouse.get_connection() as con:
+        return read_table(con, table), stored_boundary(con)
+
+
 def _geometry_frame(geo) -> pd.DataFrame:
     frame = pd.DataFrame(geo.drop(columns="geometry"))
     frame["area_km2"] = geo.to_crs(geo.estimate_utm_crs()).area.to_numpy() / 1e6
@@ -151,25 +157,19 @@ def population_valid(warehouse: DuckDBResource):
 @asset_check(asset=charging_stations, additional_deps=[region_boundary],
              description="Valid coordinates within 2 km of the boundary, ports >= 1, known levels, unique ids.")
 def stations_valid(warehouse: DuckDBResource):
-    with warehouse.get_connection() as con:
-        frame = read_table(con, "raw.charging_stations")
-        boundary = stored_boundary(con)
+    frame, boundary = table_with_boundary(warehouse, "raw.charging_stations")
     return problems_check(validation.station_problems(frame, boundary))
 
 
 @asset_check(asset=candidate_sites, additional_deps=[region_boundary],
              description="Valid coordinates within 0.5 km of the boundary, unique ids.")
 def candidate_sites_valid(warehouse: DuckDBResource):
-    with warehouse.get_connection() as con:
-        frame = read_table(con, "raw.candidate_sites")
-        boundary = stored_boundary(con)
+    frame, boundary = table_with_boundary(warehouse, "raw.candidate_sites")
     return problems_check(validation.point_problems(frame, "site_id", boundary, 0.5))
 
 
 @asset_check(asset=transit_stops, additional_deps=[region_boundary],
              description="Valid coordinates near the boundary (warning: networks may run past it), unique ids.")
 def transit_stops_valid(warehouse: DuckDBResource):
-    with warehouse.get_connection() as con:
-        frame = read_table(con, "raw.transit_stops")
-        boundary = stored_boundary(con)
+    frame, boundary = table_with_boundary(warehouse, "raw.transit_stops")
     return problems_check(validation.point_problems(frame, "stop_id", boundary, 5.0), severity=AssetCheckSeverity.WARN)

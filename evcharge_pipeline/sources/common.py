@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,6 +27,20 @@ def sha256_of(path: str | Path) -> str:
 def with_provenance(frame: pd.DataFrame, source: str, sha256: str) -> pd.DataFrame:
     """Add the `source`, `sha256` and `loaded_at` columns every raw table carries."""
     return frame.assign(source=source, sha256=sha256, loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+
+
+def read_json(path: str | Path) -> object:
+    """A JSON document; refuses empty files and names the line and column of a syntax error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text: {exc}") from exc
+    if not text.strip():
+        raise InputError(path, "file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
 def read_csv(path: str | Path, required: list[str], **kwargs) -> pd.DataFrame:

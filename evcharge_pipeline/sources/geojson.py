@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,21 +10,13 @@ from shapely.geometry import shape
 from shapely.validation import make_valid
 
 from evcharge_pipeline.region import InputError
+from evcharge_pipeline.sources.common import read_json
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
 
 
 def _features(path: str | Path) -> list[dict]:
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text: {exc}") from exc
-    if not text.strip():
-        raise InputError(path, "file is empty")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    document = read_json(path)
     if not isinstance(document, dict):
         raise InputError(path, "GeoJSON must be an object")
     kind = document.get("type")

@@ -6,7 +6,6 @@ treated as L2, the most common public level; the loader counts these so they are
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from evcharge_pipeline.region import InputError
-from evcharge_pipeline.sources.common import check_coordinates, check_unique, numeric_column, read_csv
+from evcharge_pipeline.sources.common import check_coordinates, check_unique, numeric_column, read_csv, read_json
 
 DEFAULT_POWER_KW = {"L1": 1.9, "L2": 7.2, "L3": 50.0}
 CSV_COLUMNS = ["name", "latitude", "longitude", "num_chargers", "charger_type", "operator"]
@@ -158,11 +157,4 @@ def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
 
 def read_openchargemap_json(path: str | Path) -> StationTable:
     """A saved OpenChargeMap `/poi` response."""
-    text = Path(path).read_text(encoding="utf-8-sig")
-    if not text.strip():
-        raise InputError(path, "file is empty")
-    try:
-        pois = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    return parse_openchargemap_pois(pois, path)
+    return parse_openchargemap_pois(read_json(path), path)
