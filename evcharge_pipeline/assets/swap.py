@@ -114,7 +114,7 @@ def _plots(study: SwapStudy, reports: ReportsResource) -> dict:
         ax.plot(curve["service_level_target"], curve["total_cost_cad"] / 1e3, label="total", linewidth=2)
         best = curve.loc[curve["is_cost_optimal"]].iloc[0]
         ax.axvline(best["service_level_target"], color="grey", linestyle="--")
-        ax.set_xlabel("fill-rate target")
+        ax.set_xlabel(f"fill-rate target ({study.summary['service_basis'].iloc[0].replace('_', ' ')} basis)")
         ax.set_ylabel("cost (thousand CAD)")
         ax.set_title(f"Service level vs cost (optimum {best['service_level_target']:.3f})")
         ax.legend()
