@@ -57,7 +57,7 @@ def test_milp_matches_enumeration(seed, stations, hubs, unreachable, overrides):
     assert set(plan.stations["hub_id"]) <= open_hubs
     hubs_frame = plan.hubs.set_index("hub_id")
     assert (hubs_frame["charging_ports"] <= hubs_frame["grid_limit_ports"]).all()
-    for hub, row in hubs_frame[hubs_frame["is_open"]].iterrows():
+    for _, row in hubs_frame[hubs_frame["is_open"]].iterrows():
         a = row["peak_arrivals_per_hour"] * config.charging_hours
         if config.max_wait_probability is not None:
             assert erlang_c(int(row["charging_ports"]), a) <= config.max_wait_probability + 1e-9

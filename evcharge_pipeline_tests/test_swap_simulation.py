@@ -30,8 +30,9 @@ GRID = TimeGrid(10)
 CHECK = SimulationConfig(days=26, warmup_days=2, replications=8, confidence=0.99, seed=11)
 
 
-def analytic_fill(rate: np.ndarray, delta: np.ndarray, spares: np.ndarray, dispersion: Dispersion = Dispersion()):
+def analytic_fill(rate: np.ndarray, delta: np.ndarray, spares: np.ndarray, dispersion: Dispersion | None = None):
     """Per-station analytic fill rates at the given spares, and the swap-weighted network fill rate."""
+    dispersion = dispersion or Dispersion()
     m = pipeline_mean_profile(rate, delta, GRID)
     table = service_table(rate, m, GRID, int(spares.max()) + 1, dispersion)
     per_station = table.fill_rate[np.arange(len(spares)), spares]
@@ -39,7 +40,8 @@ def analytic_fill(rate: np.ndarray, delta: np.ndarray, spares: np.ndarray, dispe
     return per_station, float((per_station * weights).sum() / weights.sum())
 
 
-def spares_for(rate: np.ndarray, delta: np.ndarray, target: float, dispersion: Dispersion = Dispersion()) -> np.ndarray:
+def spares_for(rate: np.ndarray, delta: np.ndarray, target: float, dispersion: Dispersion | None = None) -> np.ndarray:
+    dispersion = dispersion or Dispersion()
     m = pipeline_mean_profile(rate, delta, GRID)
     table = service_table(rate, m, GRID, 400, dispersion)
     return required_level(table.fill_rate, target)

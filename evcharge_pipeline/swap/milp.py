@@ -152,7 +152,6 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
         reasons.append(f"stations without any reachable hub: {[data.station_ids[i] for i in np.flatnonzero(no_hub)]}")
     pair_station, pair_hub = np.nonzero(allowed)
     pair_tt = tt[pair_station, pair_hub]
-    delta = config.charging_hours + 2.0 * pair_tt + config.max_mean_wait_hours
     # pipeline means per pair: (stations, hubs, steps) -> (pairs, steps)
     delta_matrix = np.where(allowed, config.charging_hours + 2.0 * np.where(allowed, tt, 0) + config.max_mean_wait_hours, 0.0)
     m_all = pipeline_mean_constant_delay(rate, delta_matrix, grid)
@@ -287,7 +286,6 @@ def solve_network(data: SwapNetworkInput, config: SwapNetworkConfig = SwapNetwor
     grid = TimeGrid(config.step_minutes)
     tables = tables or build_tables(data, config)
     n, m = len(data.station_ids), len(data.hubs)
-    hub_ids = data.hubs["hub_id"].astype(str).tolist()
     if tables.infeasible_reason:
         return _empty_plan("infeasible", tables.infeasible_reason, data, time.perf_counter() - started)
     P, T, L = tables.pair_station.size, tables.triple_pair.size, tables.level_hub.size
@@ -370,7 +368,7 @@ def _empty_plan(status: str, reason: str, data: SwapNetworkInput, build: float, 
 def _describe(data: SwapNetworkInput, config: SwapNetworkConfig, tables: SwapTables, triples: np.ndarray,
               levels: np.ndarray, open_hubs: np.ndarray, grid: TimeGrid) -> SwapNetworkPlan:
     """Per-station and per-hub frames of a chosen solution, with the analytic re-evaluation at actual waits."""
-    n, m = len(data.station_ids), len(data.hubs)
+    m = len(data.hubs)
     hub_ids = data.hubs["hub_id"].astype(str).tolist()
     pair = tables.triple_pair[triples]
     station = tables.pair_station[pair]
