@@ -66,8 +66,11 @@ def test_infeasible_plan_is_recorded_not_raised(warehouse):
 
 def test_sensitivity_partitions_and_frontier(warehouse):
     resources, path, tmp = warehouse
-    for key in ("250000|0.95", "2000000|0.80", "500000|0.80"):
-        result = materialize([network_plan_sensitivity], resources=resources, partition_key=key)
+    # L3 radius shrunk so the 95% target cannot be met at 250,000 CAD: that partition must record it.
+    unreachable = {"ops": {"network_plan_sensitivity": {"config": {"radius_l3_km": 0.5,
+                                                                   "diagnosis_time_limit_seconds": 5}}}}
+    for key, run in (("250000|0.95", unreachable), ("2000000|0.80", None), ("500000|0.80", None)):
+        result = materialize([network_plan_sensitivity], resources=resources, partition_key=key, run_config=run)
         assert result.success
     assert materialize([network_plan_sensitivity], resources=resources, partition_key="500000|0.80").success  # idempotent
     result = materialize([sensitivity_frontier], resources=resources)

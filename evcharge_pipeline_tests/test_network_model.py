@@ -140,7 +140,7 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
     return best, best_plan
 
 
-def tiny(seed: int, n_existing=3, n_candidates=3, n_demand=40, extent_km=8.0):
+def tiny(seed: int, n_existing=2, n_candidates=3, n_demand=40, extent_km=8.0):
     inst = make_instance(n_demand=n_demand, n_candidates=n_candidates, n_existing=n_existing, extent_km=extent_km,
                          n_areas=2, seed=seed, l3_share=0.3, clustered=False)
     return inst
@@ -152,10 +152,11 @@ def solve(inst, cfg):
 
 CASES = [
     # (seed, config changes)
-    (1, dict(phases=2, budget_cad=260_000, min_l3_spacing_km=3.0, max_added_ports_per_phase=0)),
+    (1, dict(phases=2, budget_cad=260_000, min_l3_spacing_km=3.0, max_added_ports_per_phase=0,
+             max_l3_distance_km=4.0)),
     (2, dict(phases=2, budget_cad=400_000, phase_budget_cad=(100_000, 300_000), max_added_ports_per_phase=0,
              max_l3_distance_km=None, weight_opex_per_mcad=2.0)),
-    (3, dict(phases=2, budget_cad=300_000, min_coverage_l3_share=0.5, max_added_ports_per_phase=0,
+    (3, dict(phases=2, budget_cad=300_000, min_coverage_l3_share=0.5, max_added_ports_per_phase=0, max_l3_distance_km=5.0,
              max_upgrades_per_phase=1, retire_cad=-5_000.0, weight_opex_per_mcad=5.0)),
     (4, dict(phases=1, budget_cad=500_000, min_l3_spacing_km=6.0, coverage_weight="population",
              max_added_ports_per_phase=0, site_grid_capacity_kw=90.0)),
@@ -201,8 +202,8 @@ def test_milp_equals_brute_force_with_ports_and_area_minimum():
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def medium():
-    inst = make_instance(n_demand=400, n_candidates=60, n_existing=20, extent_km=20.0, seed=11)
-    cfg = NetworkConfig(budget_cad=900_000, phases=3, phase_budget_cad=(450_000, 150_000, 300_000),
+    inst = make_instance(n_demand=250, n_candidates=40, n_existing=15, extent_km=16.0, seed=11)
+    cfg = NetworkConfig(budget_cad=700_000, phases=3, phase_budget_cad=(350_000, 150_000, 200_000),
                         min_ports_per_100_ev=2.0, mip_gap=0.0, time_limit_seconds=60)
     return inst, cfg, solve(inst, cfg)
 

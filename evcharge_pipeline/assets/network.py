@@ -89,6 +89,7 @@ class NetworkPlanConfig(Config):
     solver: str = NetworkConfig.solver
     mip_gap: float = NetworkConfig.mip_gap
     time_limit_seconds: float = NetworkConfig.time_limit_seconds
+    diagnosis_time_limit_seconds: float = NetworkConfig.diagnosis_time_limit_seconds
 
     def network_config(self, **overrides) -> NetworkConfig:
         values = self.model_dump()
@@ -102,6 +103,7 @@ class SensitivityConfig(NetworkPlanConfig):
 
     mip_gap: float = 0.005
     time_limit_seconds: float = 30.0
+    diagnosis_time_limit_seconds: float = 10.0
 
 
 def _read_inputs(warehouse: DuckDBResource) -> tuple[pd.DataFrame, ...]:

@@ -51,7 +51,7 @@ class NetworkConfig:
     # --- geometry ------------------------------------------------------------------------------
     radius_l2_km: float = 1.0                    # L2 (destination charging) coverage radius
     radius_l3_km: float = 3.0                    # L3 (DC fast) coverage radius
-    max_l3_distance_km: float | None = 5.0       # service standard; None disables it
+    max_l3_distance_km: float | None = None      # service standard (e.g. 5.0); None disables it
     min_l3_spacing_km: float = 2.0               # no two new/upgraded L3 sites closer than this; 0 disables
 
     # --- coverage targets (share of weight covered in the last phase) ---------------------------

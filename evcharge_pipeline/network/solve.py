@@ -10,7 +10,7 @@ import cvxpy as cp
 import numpy as np
 
 from evcharge_pipeline.network.config import NetworkConfig
-from evcharge_pipeline.network.model import BuiltModel, assign_decisions, zero_objective_value
+from evcharge_pipeline.network.model import BuiltModel, assign_decisions
 from evcharge_pipeline.network.inputs import NetworkInputs
 from evcharge_pipeline.network.state import Decisions
 
@@ -86,14 +86,32 @@ def _solve_cvxpy(model: BuiltModel, config: NetworkConfig, solver: str, limit: f
 
 def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, warm: Decisions | None,
                  limit: float, verbose: bool) -> SolveOutcome:
-    import highspy as hp
-    from cvxpy.reductions.solvers.conic_solvers.conic_solver import dims_to_solver_dict
-    from cvxpy import settings as s
+    start_values = None
+    if warm is not None and config.warm_start:
+        assign_decisions(model, inputs, config, warm)
+        start_values = {v: np.asarray(v.value, float) for v in model.variables.values() if isinstance(v, cp.Variable)}
+    return highs_solve(model.problem, list(model.variables.values()), limit, config.mip_gap, config.threads,
+                       verbose, model.objective_scale, start_values)
 
-    problem = model.problem
+
+def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: float, threads: int | None = None,
+                verbose: bool = False, objective_scale: float = 1.0,
+                start_values: dict | None = None) -> SolveOutcome:
+    """Solve a CVXPY MILP with HiGHS on CVXPY's canonical data: warm start from `start_values`
+    (variable -> array), relative gap and time limit, and the best bound reported back."""
+    import highspy as hp
+    from cvxpy import settings as s
+    from cvxpy.reductions.solvers.conic_solvers.conic_solver import dims_to_solver_dict
+
     maximise = isinstance(problem.objective, cp.Maximize)
     data, _chain, _inverse = problem.get_problem_data(cp.HIGHS)
-    offset_user = zero_objective_value(model)
+    user_vars = [v for v in variables if isinstance(v, cp.Variable)]
+    saved = {v: v.value for v in problem.variables()}
+    for var in problem.variables():
+        var.value = np.zeros(var.shape)
+    offset_user = float(problem.objective.value)
+    for var, value in saved.items():
+        var.value = value
     offset_min = -offset_user if maximise else offset_user
 
     inf = hp.kHighsInf
@@ -129,20 +147,18 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
     h.setOptionValue("log_to_console", verbose)
     h.setOptionValue("output_flag", verbose)
     h.setOptionValue("time_limit", float(limit))
-    h.setOptionValue("mip_rel_gap", float(config.mip_gap))
-    if config.threads:
-        h.setOptionValue("threads", int(config.threads))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if threads:
+        h.setOptionValue("threads", int(threads))
     h.passModel(hmodel)
 
     columns = data[s.PARAM_PROB].var_id_to_col
-    user_vars = [v for v in model.variables.values() if isinstance(v, cp.Variable)]
     warm_started = False
-    if warm is not None and config.warm_start and all(v.id in columns for v in user_vars):
-        assign_decisions(model, inputs, config, warm)
+    if start_values and all(v.id in columns for v in user_vars):
         x0 = np.zeros(lp.num_col_)
         for var in user_vars:
             start = columns[var.id]
-            x0[start:start + var.size] = np.asarray(var.value, float).ravel(order="F")
+            x0[start:start + var.size] = np.asarray(start_values[var], float).ravel(order="F")
         sol = hp.HighsSolution()
         sol.col_value = list(x0)
         sol.value_valid = True
@@ -164,11 +180,8 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
         for var in user_vars:
             start = columns[var.id]
             var.value = x[start:start + var.size].reshape(var.shape, order="F")
-        sign = (-1.0 if maximise else 1.0) / model.objective_scale
+        sign = (-1.0 if maximise else 1.0) / objective_scale
         objective = sign * float(info.objective_function_value)
-        if bools or ints:
-            bound = sign * float(info.mip_dual_bound)
-        else:
-            bound = objective
+        bound = sign * float(info.mip_dual_bound) if (bools or ints) else objective
     return SolveOutcome(status, objective, bound, _relative_gap(objective, bound), elapsed, warm_started, "HIGHS",
                         f"HiGHS {status_name}")

@@ -182,6 +182,15 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
             v.append(f"site {row.site_id} phase {k + 1}: reported ports after {(row.l1_ports_after, row.l2_ports_after, row.l3_ports_after)} != {after}")
         if (row.l1_ports_before, row.l2_ports_before, row.l3_ports_before) != before:
             v.append(f"site {row.site_id} phase {k + 1}: reported ports before differ from the recomputed {before}")
+    undated = p[p["phase"].isna()]
+    for row in undated.itertuples(index=False):
+        i = pos[row.site_id]
+        initial = ((base_ports[i] if level[i] == "L1" else 0, base_ports[i] if level[i] == "L2" else 0,
+                    base_ports[i] if level[i] == "L3" else 0) if existing[i] else (0, 0, 0))
+        reported = {(row.l1_ports_before, row.l2_ports_before, row.l3_ports_before),
+                    (row.l1_ports_after, row.l2_ports_after, row.l3_ports_after)}
+        if reported != {initial}:
+            v.append(f"site {row.site_id}: kept unchanged but reports ports {sorted(reported)} instead of {initial}")
     cost = np.zeros((n, T))
     for sid, (act, ph) in action_phase.items():
         i, k = pos[sid], ph - 1

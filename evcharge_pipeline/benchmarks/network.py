@@ -1,0 +1,233 @@
+"""Benchmark of the network plan: build/solve seconds, gap and peak memory per instance, and the
+covering core against PySAL spopt's MCLP (PuLP/CBC) on identical data.
+
+    python -m evcharge_pipeline.benchmarks.network                      # sample region + synthetic 20,000 x 2,000
+    python -m evcharge_pipeline.benchmarks.network --region ../shared/data/kw_waterloo --instances region
+    python -m evcharge_pipeline.benchmarks.network --warehouse data/warehouse.duckdb --instances warehouse
+
+Every instance runs in its own process so the reported peak memory (max RSS) is that instance's.
+Region instances are built with the foundation assets into a temporary DuckDB file first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evcharge_pipeline import settings
+
+TABLES = ("raw.charging_stations", "raw.candidate_sites", "core.demand_points", "core.coverage")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def tables_from_warehouse(path: str) -> tuple[pd.DataFrame, ...]:
+    import duckdb
+
+    from evcharge_pipeline.warehouse import read_table
+
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return tuple(read_table(con, t) for t in TABLES)
+    finally:
+        con.close()
+
+
+def build_region_warehouse(region: str, database: str) -> None:
+    """Materialize the foundation assets (ingest + demand) of a region bundle into `database`."""
+    from dagster import load_assets_from_modules, materialize
+    from dagster_duckdb import DuckDBResource
+
+    from evcharge_pipeline.assets import demand, ingest
+    from evcharge_pipeline.resources import RegionResource, ReportsResource
+
+    result = materialize(load_assets_from_modules([ingest, demand]), resources={
+        "warehouse": DuckDBResource(database=database), "region": RegionResource(path=region),
+        "reports": ReportsResource(directory=str(Path(database).parent / "reports"))})
+    if not result.success:
+        raise RuntimeError(f"foundation assets failed for region {region}")
+
+
+def _run_instance(spec: dict, queue) -> None:
+    from evcharge_pipeline.network.config import NetworkConfig
+    from evcharge_pipeline.network.core import coverage_matrix, solve_mclp
+    from evcharge_pipeline.network.inputs import considered_candidates
+    from evcharge_pipeline.network.plan import plan_network
+    from evcharge_pipeline.network.synthetic import make_instance
+    from evcharge_pipeline.network.verifier import verify_plan
+
+    out: dict = {"instance": spec["name"]}
+    try:
+        started = time.perf_counter()
+        if spec["kind"] == "synthetic":
+            inst = make_instance(n_demand=spec["demand"], n_candidates=spec["candidates"], n_existing=spec["existing"],
+                                 extent_km=spec["extent_km"], n_areas=16, seed=spec.get("seed", 0))
+            stations, candidates, demand, pairs = inst.stations, inst.candidates, inst.demand, inst.coverage
+        else:
+            stations, candidates, demand, pairs = tables_from_warehouse(spec["warehouse"])
+        out["load_seconds"] = time.perf_counter() - started
+        cfg = NetworkConfig(**spec.get("config", {}))
+        result = plan_network(stations, candidates, demand, pairs, cfg)
+        s = result.summary
+        out.update({k: s[k] for k in ("status", "objective", "bound", "gap", "build_seconds", "solve_seconds",
+                                      "prepare_seconds", "greedy_seconds", "warm_started", "demand_points",
+                                      "demand_groups", "existing_stations", "candidate_sites")})
+        out["pairs"] = len(pairs)
+        out["peak_mb_plan"] = _peak_mb()
+        if result.feasible:
+            v0 = time.perf_counter()
+            report = verify_plan(result.plan, s, stations, considered_candidates(candidates, pairs, demand, cfg),
+                                 demand, pairs, cfg)
+            out["verified"] = report.ok
+            out["verify_seconds"] = time.perf_counter() - v0
+            if not report.ok:
+                out["violations"] = report.violations[:5]
+        # Covering core: p new L3 sites among the candidates, EV-weighted, radius_l3_km.
+        cand_ids = candidates["site_id"].astype(str).to_numpy()
+        a = coverage_matrix(demand["demand_id"].to_numpy(), cand_ids, pairs, cfg.radius_l3_km)
+        weight = demand["ev_count"].to_numpy(float)
+        p = spec["p"]
+        core = solve_mclp(a, weight, p, time_limit_seconds=spec.get("core_time_limit", 600), mip_gap=0.0)
+        out["core"] = {"p": p, "status": core.status, "covered_weight": core.objective, "gap": core.gap,
+                       "build_seconds": core.build_seconds, "solve_seconds": core.solve_seconds, "rows": core.rows,
+                       "seconds": core.build_seconds + core.solve_seconds}
+        if spec.get("spopt", True):
+            sp_result = _spopt_with_timeout(a, weight, p, spec.get("spopt_wall_seconds", 1800))
+            out["spopt"] = sp_result
+            if core.objective is not None and sp_result.get("objective") is not None:
+                out["core_objectives_agree"] = abs(core.objective - sp_result["objective"]) <= 1e-6 * max(1.0, core.objective)
+            if sp_result["seconds"] > 0:
+                out["speedup_vs_spopt"] = sp_result["seconds"] / out["core"]["seconds"]
+        out["peak_mb"] = _peak_mb()
+    except Exception as exc:  # report, do not hide
+        out["error"] = repr(exc)
+    queue.put(out)
+
+
+def _spopt_child(a, weight, p, queue) -> None:
+    from evcharge_pipeline.network.core import solve_mclp_spopt
+
+    queue.put(solve_mclp_spopt(a, weight, p, time_limit_seconds=3600))
+
+
+def _spopt_with_timeout(a, weight, p, wall_seconds: float) -> dict:
+    """spopt in its own process, stopped after `wall_seconds` (its model build is not time-limited)."""
+    import queue as queue_module
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    started = time.perf_counter()
+    proc = ctx.Process(target=_spopt_child, args=(a, weight, p, queue))
+    proc.start()
+    try:
+        result = queue.get(timeout=wall_seconds)
+    except queue_module.Empty:
+        proc.terminate()
+        result = {"status": f"stopped after {wall_seconds:.0f} s", "objective": None,
+                  "seconds": time.perf_counter() - started}
+    proc.join()
+    return result
+
+
+def run(specs: list[dict]) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    results = []
+    for spec in specs:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_run_instance, args=(spec, queue))
+        proc.start()
+        result = queue.get()
+        proc.join()
+        results.append(result)
+        print(json.dumps(result, default=str), flush=True)
+    return results
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["| instance | demand pts (groups) | sites (existing + cand.) | status | build s | solve s | gap | peak MB | verified |"
+             " MCLP p | ours s | spopt s | spopt / ours |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['instance']} | error: {r['error']} |")
+            continue
+        core, spopt = r.get("core", {}), r.get("spopt", {})
+        gap = "n/a" if r.get("gap") is None else f"{100 * r['gap']:.3f}%"
+        lines.append(
+            f"| {r['instance']} | {r['demand_points']} ({r['demand_groups']}) | {r['existing_stations']} + "
+            f"{r['candidate_sites']} | {r['status']} | {r['build_seconds'] + r['prepare_seconds']:.1f} | "
+            f"{r['solve_seconds']:.1f} | {gap} | {r.get('peak_mb', 0):.0f} | {r.get('verified', 'n/a')} | "
+            f"{core.get('p', '')} | {core.get('seconds', float('nan')):.1f} | "
+            f"{spopt.get('seconds', float('nan')):.1f} ({spopt.get('status', 'skipped')}) | "
+            f"{r.get('speedup_vs_spopt', float('nan')):.1f}x |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", default="region,synthetic",
+                        help="comma list of: region (the --region bundle), warehouse (--warehouse file), synthetic")
+    parser.add_argument("--region", default=settings.SAMPLE_REGION_DIR.as_posix(), help="region bundle folder")
+    parser.add_argument("--warehouse", help="existing DuckDB file with the foundation tables")
+    parser.add_argument("--region-name", default=None, help="label of the region instance")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per plan solve (default: config)")
+    parser.add_argument("--synthetic-demand", type=int, default=20_000)
+    parser.add_argument("--synthetic-candidates", type=int, default=2_000)
+    parser.add_argument("--synthetic-time-limit", type=float, default=120.0)
+    parser.add_argument("--no-spopt", action="store_true", help="skip the spopt comparison")
+    parser.add_argument("--p", type=int, default=20, help="sites opened in the MCLP core comparison")
+    parser.add_argument("--spopt-wall-seconds", type=float, default=1800.0,
+                        help="stop spopt (model build + CBC) after this many seconds")
+    parser.add_argument("--output", help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    wanted = [x.strip() for x in args.instances.split(",") if x.strip()]
+    base_cfg = {} if args.time_limit is None else {"time_limit_seconds": args.time_limit}
+    specs = []
+    tmp = tempfile.TemporaryDirectory()
+    if "region" in wanted:
+        database = str(Path(tmp.name) / "region.duckdb")
+        t0 = time.perf_counter()
+        build_region_warehouse(args.region, database)
+        print(f"foundation tables for {args.region} built in {time.perf_counter() - t0:.1f} s", flush=True)
+        specs.append({"name": args.region_name or Path(args.region).name, "kind": "warehouse", "warehouse": database,
+                      "config": base_cfg, "p": args.p, "spopt": not args.no_spopt,
+                      "spopt_wall_seconds": args.spopt_wall_seconds})
+    if "warehouse" in wanted:
+        if not args.warehouse:
+            parser.error("--instances warehouse needs --warehouse")
+        specs.append({"name": args.region_name or Path(args.warehouse).stem, "kind": "warehouse",
+                      "warehouse": args.warehouse, "config": base_cfg, "p": args.p, "spopt": not args.no_spopt,
+                      "spopt_wall_seconds": args.spopt_wall_seconds})
+    if "synthetic" in wanted:
+        specs.append({"name": f"synthetic {args.synthetic_demand:,} x {args.synthetic_candidates:,}", "kind": "synthetic",
+                      "demand": args.synthetic_demand, "candidates": args.synthetic_candidates, "existing": 200,
+                      "extent_km": 40.0, "p": max(args.p, 50), "spopt": not args.no_spopt,
+                      "spopt_wall_seconds": args.spopt_wall_seconds,
+                      "config": {"time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
+                                 "candidate_thinning_km": None, "budget_cad": 8_000_000.0,
+                                 "max_upgrades_per_phase": 20}})
+    print(f"machine: {platform.platform()}, {mp.cpu_count()} cores, python {platform.python_version()}", flush=True)
+    results = run(specs)
+    print()
+    print(markdown(results))
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=2, default=str))
+    tmp.cleanup()
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
