@@ -24,13 +24,26 @@ def read(path, table):
         return read_table(con, table)
 
 
+def set_history_section(region, history: pd.DataFrame | None) -> None:
+    """Drop any [demand_history] section of the bundle and, when given, add one naming `history`."""
+    lines, skipping = [], False
+    for line in (region / "region.toml").read_text().splitlines():
+        if line.strip().startswith("["):
+            skipping = line.strip() == "[demand_history]"
+        if not skipping:
+            lines.append(line)
+    if history is not None:
+        history.to_csv(region / "test_demand_history.csv", index=False)
+        lines += ["", "[demand_history]", 'path = "test_demand_history.csv"']
+    (region / "region.toml").write_text("\n".join(lines) + "\n")
+
+
 def test_forecast_and_plan_from_a_demand_history(resources, sample_region, warehouse_path):
     assert materialize(FOUNDATION, resources=resources).success
     points = read(warehouse_path, "core.demand_points")
     history = regional.generate_sample_demand_history(points, seed=7)
-    history.to_csv(sample_region / "demand_history.csv", index=False)
-    with open(sample_region / "region.toml", "a") as fh:
-        fh.write('\n[demand_history]\npath = "demand_history.csv"\n')
+    set_history_section(sample_region, history)
+    last_year = int(history.columns[-1])
 
     result = materialize([placement_assets.demand_forecast, placement_assets.placement_plan,
                           placement_assets.placement_plan_feasible, *FOUNDATION],
@@ -38,21 +51,21 @@ def test_forecast_and_plan_from_a_demand_history(resources, sample_region, wareh
                          selection=["demand_forecast", "placement_plan"])
     assert result.success
     forecast = read(warehouse_path, "core.demand_forecast")
-    assert sorted(forecast["year"].unique()) == [2025, 2026]
+    assert sorted(forecast["year"].unique()) == [last_year + 1, last_year + 2]
     assert set(forecast["demand_id"]) == set(points["demand_id"])
     assert (forecast["q10_evs"] <= forecast["q90_evs"] + 1e-9).all()
     assert forecast["basis"].eq("history").all()
     assert len(read(warehouse_path, "core.demand_forecast_backtest")) > 0
 
     summary = read(warehouse_path, "plan.placement_summary")
-    assert list(summary["year"]) == [2025, 2026]
+    assert list(summary["year"]) == [last_year + 1, last_year + 2]
     assert summary["status"].isin(["optimal", "feasible"]).all()
     sites = read(warehouse_path, "plan.placement_sites")
     assign = read(warehouse_path, "plan.placement_assignments")
     # independent checks on the written tables
     assert (sites["slow_chargers"] + sites["fast_chargers"] <= sites["parking_slots"]).all()
     wide = sites.pivot(index="site_id", columns="year", values="slow_chargers")
-    assert (wide[2026] >= wide[2025]).all()
+    assert (wide[last_year + 2] >= wide[last_year + 1]).all()
     load = assign.groupby(["site_id", "year"])["served_evs"].sum()
     cap = sites.set_index(["site_id", "year"])["capacity_evs"]
     assert (load <= cap.reindex(load.index) + 1e-6).all()
@@ -62,7 +75,8 @@ def test_forecast_and_plan_from_a_demand_history(resources, sample_region, wareh
     assert checks and all(c.passed for c in checks)
 
 
-def test_forecast_without_history_uses_ev_weight(resources, warehouse_path):
+def test_forecast_without_history_uses_ev_weight(resources, sample_region, warehouse_path):
+    set_history_section(sample_region, None)
     assert materialize(FOUNDATION, resources=resources).success
     assert materialize([placement_assets.demand_forecast, *FOUNDATION], resources=resources,
                        selection=["demand_forecast"]).success
@@ -130,3 +144,17 @@ def test_regional_plan_reports_infeasible_instead_of_crashing():
     assert plan.result.ok
     assert plan.summary["served_evs"].iloc[0] <= 8 * cfg.fast_charger_evs + 1e-6
     assert (plan.sites.loc[plan.sites["site_id"] == "a", "slow_chargers"] >= 2).all()
+
+
+def test_bundled_sample_history_is_read(resources, warehouse_path):
+    """The shipped sample region names a demand history whose ids are its demand points."""
+    assert materialize(FOUNDATION, resources=resources).success
+    result = materialize([placement_assets.demand_forecast, *FOUNDATION], resources=resources,
+                         selection=["demand_forecast"])
+    assert result.success
+    forecast = read(warehouse_path, "core.demand_forecast")
+    if forecast["basis"].eq("ev_weight").all():
+        pytest.skip("the bundled sample region has no [demand_history] section")
+    meta = result.asset_materializations_for_node("demand_forecast")[0].metadata
+    assert meta["demand_points_without_history"].value == 0
+    assert forecast["basis"].eq("history").all() and forecast["forecast_evs"].sum() > 0
