@@ -39,7 +39,6 @@ def transport_lp(dist, cap, demands, weights, service, cfg):
         r = linprog(dist.ravel(), A_ub=a_ub, b_ub=cap, A_eq=a_eq, b_eq=d, bounds=(0, None), method="highs")
         return r.fun if r.status == 0 else np.inf
     # chosen: x (n*m), e (k*n); e_kn >= +-(sum_j x_nj - D_kn)
-    nx = n * m
     c = np.concatenate([dist.ravel(), cfg.mismatch_cost_cad_per_unit * np.repeat(weights, n)])
     rows, rhs = [], []
     served = np.kron(np.eye(n), np.ones(m))
