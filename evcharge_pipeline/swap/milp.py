@@ -212,7 +212,8 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
     hub_capacity_max = np.zeros(len(hubs))
     hub_capacity_max[limits > 0] = capacity_by_ports[limits[limits > 0]]
     station_peak = rate.max(axis=1)
-    too_big = np.array([not np.any(allowed[i] & (hub_capacity_max >= station_peak[i] - 1e-9)) for i in range(len(rate))])
+    reachable_capacity = np.where(allowed, hub_capacity_max[None, :], -np.inf).max(axis=1)
+    too_big = reachable_capacity < station_peak - 1e-9
     if too_big.any():
         reasons.append("stations whose peak exceeds every reachable hub's grid limit: "
                        f"{[data.station_ids[i] for i in np.flatnonzero(too_big)]}")
@@ -220,7 +221,8 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
         reasons.append(f"network peak {total_peak:.1f} batteries/h exceeds all hubs' grid limits together "
                        f"({hub_capacity_max.sum():.1f}/h)")
     if config.max_spare_batteries is not None:
-        min_spares = np.array([kmin[pair_station == i].min(initial=10**9) for i in range(len(rate))])
+        min_spares = np.full(len(rate), 10**9)
+        np.minimum.at(min_spares, pair_station, np.where(kmin >= 0, kmin, 10**9))
         if min_spares.sum() > config.max_spare_batteries:
             reasons.append(f"the service target needs at least {int(min_spares.sum())} spares, cap is "
                            f"{config.max_spare_batteries}")
