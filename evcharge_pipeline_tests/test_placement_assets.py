@@ -158,3 +158,16 @@ def test_bundled_sample_history_is_read(resources, warehouse_path):
     meta = result.asset_materializations_for_node("demand_forecast")[0].metadata
     assert meta["demand_points_without_history"].value == 0
     assert forecast["basis"].eq("history").all() and forecast["forecast_evs"].sum() > 0
+
+
+@pytest.mark.slow
+def test_shellai_benchmark_asset_on_the_published_data(resources, warehouse_path, monkeypatch):
+    from evcharge_pipeline_tests.test_placement_shellai import PUBLISHED_BEST_2018, SHARED
+
+    if not SHARED.exists():
+        pytest.skip("Shell.ai 2022 data: ../shared/data not present")
+    monkeypatch.setenv("EVCHARGE_SHELLAI_DIR", str(SHARED))
+    assert materialize([placement_assets.shellai_benchmark], resources=resources).success
+    table = read(warehouse_path, "plan.shellai_benchmark")
+    assert table["case"].tolist() == ["reference"] and table["valid"].all()
+    assert table["cost"].iloc[0] <= PUBLISHED_BEST_2018
