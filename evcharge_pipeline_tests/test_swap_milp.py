@@ -108,3 +108,14 @@ def test_port_level_grid_is_feasible_and_close_to_exact():
     gaps = levels[1:] / levels[:-1]
     assert gaps[levels[:-1] >= 60].max() <= 1.02 + 1 / 60
     assert port_levels(0, 60, 0.02).size == 0
+
+
+def test_unreachable_station_and_impossible_spare_cap_are_explained():
+    data = instance(2, 4, 3)
+    tt = data.transport_hours.copy()
+    tt[2, :] = np.inf
+    cut_off = SwapNetworkInput(data.station_ids, data.station_rate_per_hour, data.hubs, tt)
+    plan = solve_network(cut_off, SwapNetworkConfig(**EXACT))
+    assert plan.status == "infeasible" and "S2" in plan.reason and "reachable" in plan.reason
+    capped = solve_network(data, SwapNetworkConfig(**EXACT, max_spare_batteries=3))
+    assert capped.status == "infeasible" and "cap" in capped.reason
