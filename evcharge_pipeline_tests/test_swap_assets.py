@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline.assets import swap as swap_assets
 from evcharge_pipeline.resources import RegionResource, ReportsResource
-from evcharge_pipeline.swap.sample import write_sample_swap
+from evcharge_pipeline.swap.sample import section_toml, write_sample_swap
 
 REQUIRED_FILES = {
     "boundary": "boundary.geojson",
@@ -20,14 +20,6 @@ REQUIRED_FILES = {
     "population": "population.csv",
     "stations": "stations.csv",
 }
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value)
 
 
 def make_region(folder: Path, with_swap: bool = True, **swap_overrides) -> Path:
@@ -39,8 +31,7 @@ def make_region(folder: Path, with_swap: bool = True, **swap_overrides) -> Path:
     if with_swap:
         section = write_sample_swap(folder, seed=11)
         section.update(swap_overrides)
-        lines.append("[swap]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in section.items()]
+        lines.append(section_toml(section))
     (folder / "region.toml").write_text("\n".join(lines) + "\n")
     return folder
 
