@@ -186,3 +186,18 @@ def test_restricted_arcs_are_priced_out_against_all_pairs():
     assert result.cost_distance[0] == pytest.approx(best, rel=1e-6)
     full = M.solve_placement(problem_for(dxy, sxy, slots, s0, f0, demand), cfg)
     assert result.objective >= full.objective - 1e-6
+
+
+@pytest.mark.parametrize("service", ["hard", "chosen"])
+def test_global_bound_from_restricted_arcs_is_valid(service):
+    dxy, sxy, slots, s0, f0, demand = instance(13, n=15, m=4, years=2)
+    slots = slots + 2
+    cfg = M.PlacementConfig(**{**CFG.__dict__, "service": service})
+    restricted = M.solve_placement(problem_for(dxy, sxy, slots, s0, f0, demand, k=1), cfg)
+    full = M.solve_placement(problem_for(dxy, sxy, slots, s0, f0, demand), cfg)
+    assert restricted.ok and full.ok
+    assert restricted.global_bound is not None
+    # a lower bound for the all-pairs MILP, and the all-pairs MILP's own bound is global
+    assert restricted.global_bound <= full.objective + 1e-6
+    assert full.global_bound == pytest.approx(full.best_bound)
+    assert restricted.global_gap >= 0

@@ -103,6 +103,9 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
     log(f"placement: {result.status} {result.reason} objective {result.objective} bound {result.best_bound} "
         f"gap {result.mip_gap} arcs {result.n_arcs} (pricing rounds {result.price_rounds_used}, "
         f"arcs added {result.arcs_added}); build {result.build_seconds:.2f}s solve {result.solve_seconds:.2f}s")
+    if result.global_bound is not None:
+        log(f"global lower bound over all {history.n_points * supply.n_points:,} pairs {result.global_bound:,.1f} "
+            f"(gap {result.global_gap:.4%})")
     if not result.ok:
         summary = {"status": result.status, "reason": result.reason, "years": years}
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,8 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
         "years": years, "history_until": None if true_demand else history_until,
         "valid": ev.valid, "violations": [str(v) for v in ev.violations],
         "status": result.status, "objective": result.objective, "best_bound": result.best_bound,
-        "mip_gap": result.mip_gap, "build_seconds": round(result.build_seconds, 3),
+        "mip_gap": result.mip_gap, "global_bound": result.global_bound, "global_gap": result.global_gap,
+        "build_seconds": round(result.build_seconds, 3),
         "solve_seconds": round(result.solve_seconds, 3), "forecast_seconds": round(forecast_seconds, 3),
         "write_and_check_seconds": round(io_seconds, 3), "total_seconds": round(total, 3),
         "total_cpu_seconds": round(cpu_total, 3), "load_average_1min": _load_average(),

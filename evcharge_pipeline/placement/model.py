@@ -58,6 +58,7 @@ class PlacementConfig:
     mip_heuristic_effort: float | None = None  # HiGHS primal-heuristic effort (its default is 0.05)
     rounding_heuristic: bool = False  # solve the LP relaxation, round, keep it if within mip_rel_gap
     price_rounds: int = 3  # reduced-cost rounds that add missing arcs (restricted arc sets only)
+    certify_bound: bool = True  # restricted arcs: LP bound over all pairs by pricing (a global lower bound)
     solver: str = "HIGHS"
     verbose: bool = False
 
@@ -150,6 +151,8 @@ class PlacementResult:
     n_arcs: int = 0
     price_rounds_used: int = 0
     arcs_added: int = 0
+    global_bound: float | None = None  # lower bound valid for all pairs (MILP bound, or all-pairs LP bound)
+    global_gap: float | None = None
     cost_distance: np.ndarray | None = None  # (T,)
     cost_mismatch: np.ndarray | None = None  # (T,) expected over scenarios
     cost_infrastructure: np.ndarray | None = None  # (T,)
@@ -215,7 +218,44 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
         total_solve += result.solve_seconds
     result.price_rounds_used = rounds
     result.build_seconds, result.solve_seconds = total_build, total_solve
+    if result.ok and result.best_bound is not None:
+        if pool is None or pool.size <= arcs.size:
+            result.global_bound = result.best_bound
+        elif config.certify_bound and config.service != "recourse":
+            lp_bound = all_pairs_lp_bound(problem, arcs, pool, config)
+            if lp_bound is not None:
+                result.global_bound = lp_bound
+        if result.global_bound is not None:
+            result.global_gap = max(result.objective - result.global_bound, 0.0) / max(abs(result.objective), 1e-9)
     return result
+
+
+def all_pairs_lp_bound(problem: PlacementProblem, arcs: Arcs, pool: Arcs, config: PlacementConfig,
+                       max_rounds: int = 10) -> float | None:
+    """LP-relaxation optimum over every pair in `pool`, by column generation from the arc set `arcs`.
+
+    Once no pair has a negative reduced cost under the restricted LP's duals, its optimum is the LP
+    optimum over all pairs, which bounds the MILP over all pairs from below. Solved without the
+    capacity safety margin so the bound is valid for the unmargined problem. None if not converged.
+    """
+    cfg = replace(config, capacity_margin_fraction=0.0)
+    n_supply = problem.n_supply
+    pool_keys = pool.demand_idx * n_supply + pool.supply_idx
+    for _ in range(max_rounds):
+        lp = _solve_once(problem, arcs, cfg, relax=True)
+        if not lp.ok or lp.duals is None:
+            return None
+        nu, lam = lp.duals
+        reduced = (cfg.distance_cost_cad_per_unit_km * pool.distance_km[:, None]
+                   - nu[pool.demand_idx] + lam[pool.supply_idx])
+        present = np.isin(pool_keys, arcs.demand_idx * n_supply + arcs.supply_idx)
+        add = np.flatnonzero((reduced.min(axis=1) < -1e-7) & ~present)
+        if add.size == 0:
+            return float(lp.objective)
+        arcs = Arcs(np.concatenate([arcs.demand_idx, pool.demand_idx[add]]),
+                    np.concatenate([arcs.supply_idx, pool.supply_idx[add]]),
+                    np.concatenate([arcs.distance_km, pool.distance_km[add]]))
+    return None
 
 
 def _lp_rounding(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig) -> PlacementResult | None:
@@ -397,8 +437,8 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
         res.cost_mismatch = config.mismatch_cost_cad_per_unit * (weights[:, None] * dev.sum(axis=2)).sum(axis=0)
         if config.service == "hard":
             res.cost_mismatch = np.zeros(n_years)
-        if fixed_build is not None:
-            # CVXPY returns equality duals with the sign of the Lagrangian term nu * (served - A x).
+        if fixed_build is not None or relax:
+            # duals of `served == A_dem x` and `A_sup x <= capacity`: reduced cost d_ij - nu_i + lam_j
             res.duals = (np.asarray(demand_cons.dual_value), np.asarray(cap_cons.dual_value))
     return res
 
