@@ -357,3 +357,18 @@ def test_unknown_levels_are_counted_not_dropped_silently():
     inputs = prepare_inputs(stations, inst.candidates, inst.demand, inst.coverage, NetworkConfig())
     assert inputs.skipped["stations_unknown_level"] == 1
     assert inputs.n_existing == len(stations) - 1
+
+
+def test_mclp_core_equals_enumeration():
+    from evcharge_pipeline.network.core import coverage_matrix, solve_mclp
+
+    inst = make_instance(n_demand=120, n_candidates=9, n_existing=0, extent_km=10.0, seed=4, clustered=False)
+    ids = inst.candidates["site_id"].to_numpy()
+    a = coverage_matrix(inst.demand["demand_id"].to_numpy(), ids, inst.coverage, 2.5)
+    w = inst.demand["ev_count"].to_numpy()
+    dense = a.toarray() > 0
+    best = max(w[dense[:, list(c)].any(axis=1)].sum() for c in itertools.combinations(range(len(ids)), 3))
+    result = solve_mclp(a, w, 3)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(best, rel=1e-9)
+    assert w[dense[:, result.chosen].any(axis=1)].sum() == pytest.approx(best, rel=1e-9)
