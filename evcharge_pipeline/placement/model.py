@@ -189,6 +189,8 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
     arcs = problem.arcs
     rounded = _lp_rounding(problem, arcs, config) if config.rounding_heuristic else None
     if rounded is not None and rounded.ok and rounded.mip_gap is not None and rounded.mip_gap <= config.mip_rel_gap:
+        if problem.all_pairs is None:
+            rounded.global_bound, rounded.global_gap = rounded.best_bound, rounded.mip_gap
         return rounded
     result = _solve_once(problem, arcs, config)
     if rounded is not None and rounded.ok and (not result.ok or result.objective > rounded.objective):
