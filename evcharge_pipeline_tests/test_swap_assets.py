@@ -164,3 +164,30 @@ def test_bad_section_values_fail_with_the_parameter_named(tmp_path, bad, message
     assert not result.success
     errors = [e.event_specific_data.error.to_string() for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert any(f"field 'swap.{message}'" in text and "region.toml" in text for text in errors), errors
+
+
+@pytest.mark.slow
+def test_sensitivity_range_backfills_from_the_cli(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    region = make_region(tmp_path)
+    env = {**os.environ, "EVCHARGE_REGION": str(region), "EVCHARGE_DUCKDB_PATH": str(tmp_path / "cli.duckdb"),
+           "EVCHARGE_REPORTS_DIR": str(tmp_path / "reports"), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    config = {"ops": {"swap_sensitivity": {"config": {"sim_days": 4, "sim_warmup_days": 1, "sim_replications": 2}}}}
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "evcharge_pipeline.definitions", "--select", "swap_sensitivity",
+         "--partition-range", "charging_hours=1...charging_hours=2", "--config-json", json.dumps(config)],
+        env=env, capture_output=True, text=True, timeout=170,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    con = duckdb.connect(str(tmp_path / "cli.duckdb"), read_only=True)
+    try:
+        scenarios = [r[0] for r in con.execute("SELECT DISTINCT scenario FROM plan.swap_sensitivity ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    assert scenarios == ["charging_hours=1", "charging_hours=1.5", "charging_hours=2"]
