@@ -84,6 +84,26 @@ def test_plan_materializes_and_simulation_check_passes(tmp_path):
     assert (tmp_path / "reports" / "swap_service_curve.png").is_file()
 
 
+def test_region_without_log_plans_from_the_profile(tmp_path):
+    region = make_region(tmp_path)
+    toml = (region / "region.toml").read_text().replace('log = "swap/swap_log.csv"\n', "")
+    (region / "region.toml").write_text(toml)
+    result = materialize(
+        [swap_assets.swap_network_inputs, swap_assets.swap_inventory_plan, swap_assets.swap_simulated_fill_rate],
+        resources=resources(tmp_path, region),
+        run_config={"ops": {"swap_inventory_plan": {"config": {"sim_days": 5, "sim_warmup_days": 1,
+                                                                "sim_replications": 2}}}},
+    )
+    assert result.success and result.get_asset_check_evaluations()[0].passed
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        distribution, arrivals = con.execute("SELECT pipeline_distribution, sim_arrivals FROM plan.swap_summary").fetchone()
+        log_rows = con.execute("SELECT count(*) FROM raw.swap_log").fetchone()[0]
+    finally:
+        con.close()
+    assert (distribution, arrivals, log_rows) == ("poisson", "poisson_profile", 0)
+
+
 def test_sensitivity_partitions_write_their_rows(tmp_path):
     region = make_region(tmp_path)
     fast = {"ops": {"swap_sensitivity": {"config": {"sim_days": 5, "sim_warmup_days": 1, "sim_replications": 2}}}}

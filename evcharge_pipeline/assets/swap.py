@@ -82,10 +82,15 @@ def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
     frames = {"raw.swap_stations": (inputs.stations, origin["stations"]), "raw.swap_hubs": (inputs.hubs, origin["hubs"])}
     if inputs.log is not None:
         frames["raw.swap_log"] = (inputs.log, origin["log"])
+    else:  # no log in this region: an empty table, not a stale one from an earlier region
+        empty = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns]"),
+                              "station_id": pd.Series([], dtype="string"), "vehicle_id": pd.Series([], dtype="string")})
+        frames["raw.swap_log"] = (empty, {"source": "", "sha256": ""})
     counts = {}
     with warehouse.get_connection() as con:
         for table, (frame, prov) in frames.items():
-            counts[table] = replace_table(con, table, with_provenance(frame, prov["source"], prov["sha256"]))
+            stamped = with_provenance(frame, prov["source"], prov["sha256"]).astype({"source": "string", "sha256": "string"})
+            counts[table] = replace_table(con, table, stamped)
     return MaterializeResult(metadata={
         "status": "loaded",
         **{f"rows {table}": rows for table, rows in counts.items()},
