@@ -201,3 +201,17 @@ def test_global_bound_from_restricted_arcs_is_valid(service):
     assert restricted.global_bound <= full.objective + 1e-6
     assert full.global_bound == pytest.approx(full.best_bound)
     assert restricted.global_gap >= 0
+
+
+def test_pricing_adds_the_arcs_a_fixed_stock_needs():
+    # no slot is free, so the stock is fixed and only the flows can change: pricing must reach the
+    # all-pairs optimum starting from the single nearest supply point per demand point
+    dxy, sxy, _, _, _, demand = instance(17, n=12, m=4, years=1)
+    s0, f0 = np.array([1, 0, 1, 0]), np.array([0, 1, 0, 1])
+    slots = s0 + f0
+    cfg = M.PlacementConfig(**{**CFG.__dict__, "service": "chosen", "mismatch_cost_cad_per_unit": 30.0})
+    restricted = M.solve_placement(problem_for(dxy, sxy, slots, s0, f0, demand, k=1), cfg)
+    full = M.solve_placement(problem_for(dxy, sxy, slots, s0, f0, demand), cfg)
+    assert restricted.price_rounds_used >= 1 and restricted.arcs_added > 0
+    assert restricted.objective == pytest.approx(full.objective, rel=1e-7)
+    assert restricted.global_bound == pytest.approx(full.objective, rel=1e-7)

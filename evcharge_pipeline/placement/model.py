@@ -212,8 +212,15 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
                                          pool.demand_idx[missing] * problem.n_supply + pool.supply_idx[missing]]))
         added = keep.size - arcs.size
         ii, jj = np.divmod(keep, problem.n_supply)
-        lookup = dict(zip((pool.demand_idx * problem.n_supply + pool.supply_idx).tolist(), pool.distance_km.tolist()))
-        arcs = Arcs(ii, jj, np.array([lookup[key] for key in keep.tolist()]))
+        pool_keys = pool.demand_idx * problem.n_supply + pool.supply_idx
+        order = np.argsort(pool_keys)
+        dist = pool.distance_km[order][np.minimum(np.searchsorted(pool_keys[order], keep), pool.size - 1)]
+        old_keys = arcs.demand_idx * problem.n_supply + arcs.supply_idx
+        known = np.isin(keep, old_keys)  # arcs given by the caller keep their own distances
+        if known.any():
+            old_order = np.argsort(old_keys)
+            dist[known] = arcs.distance_km[old_order][np.searchsorted(old_keys[old_order], keep[known])]
+        arcs = Arcs(ii, jj, dist)
         result = _solve_once(problem, arcs, config)
         result.arcs_added = added
         total_build += result.build_seconds
