@@ -1,0 +1,93 @@
+"""Deployment settings: which executor runs the steps of a run, and the warehouse concurrency pool.
+
+`EVCHARGE_EXECUTOR` selects the executor every job uses:
+
+| value | executor | where the steps run |
+|---|---|---|
+| `in_process` | `in_process_executor` | inside the run worker (tests, debugging) |
+| `multiprocess` (default) | `multiprocess_executor` | one child process per step on the run's machine |
+| `celery` | `dagster_celery.celery_executor` | Celery workers (`dagster-celery worker start`) |
+| `k8s` | `dagster_k8s.k8s_job_executor` | one Kubernetes job per step (needs `dagster-k8s`) |
+
+Further settings: `EVCHARGE_MAX_CONCURRENT_STEPS` (multiprocess, default 2), `EVCHARGE_CELERY_BROKER`
+and `EVCHARGE_CELERY_BACKEND` (celery; defaults are dagster-celery's own), `EVCHARGE_K8S_NAMESPACE`
+and `EVCHARGE_K8S_IMAGE` (k8s). Broker URLs are read by Dagster from the environment at launch time
+(`{"env": ...}` config), so credentials in them never end up in run configuration or logs.
+
+Every asset that opens the DuckDB warehouse runs in the `warehouse` pool. A DuckDB file has one
+writer, so the instance limits that pool to one step at a time (see `deploy/dagster.yaml`): parallel
+runs queue for the pool instead of failing on the file lock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
+
+EXECUTOR_ENV = "EVCHARGE_EXECUTOR"
+EXECUTOR_KINDS = ("in_process", "multiprocess", "celery", "k8s")
+DEFAULT_EXECUTOR = "multiprocess"
+
+# The concurrency pool of every step that opens the DuckDB warehouse.
+WAREHOUSE_POOL = "warehouse"
+
+
+class DeploymentError(ValueError):
+    """A deployment setting is missing or invalid."""
+
+
+def executor_kind(env: Mapping[str, str] | None = None) -> str:
+    """The executor named by `EVCHARGE_EXECUTOR` (default `multiprocess`), validated."""
+    env = os.environ if env is None else env
+    kind = env.get(EXECUTOR_ENV, "").strip().lower() or DEFAULT_EXECUTOR
+    kind = kind.replace("-", "_")
+    if kind not in EXECUTOR_KINDS:
+        raise DeploymentError(f"{EXECUTOR_ENV}={env.get(EXECUTOR_ENV)!r} is not one of {', '.join(EXECUTOR_KINDS)}")
+    return kind
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DeploymentError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise DeploymentError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+def executor_from_env(env: Mapping[str, str] | None = None) -> ExecutorDefinition:
+    """The executor for every job of this deployment (see the module docstring for the settings)."""
+    env = os.environ if env is None else env
+    kind = executor_kind(env)
+    if kind == "in_process":
+        return in_process_executor
+    if kind == "multiprocess":
+        steps = _positive_int(env, "EVCHARGE_MAX_CONCURRENT_STEPS", 2)
+        return multiprocess_executor.configured({"max_concurrent": steps}, name="multiprocess")
+    if kind == "celery":
+        from dagster_celery import celery_executor  # noqa: PLC0415  (optional deployment dependency)
+
+        config: dict = {}
+        if env.get("EVCHARGE_CELERY_BROKER"):
+            config["broker"] = {"env": "EVCHARGE_CELERY_BROKER"}
+        if env.get("EVCHARGE_CELERY_BACKEND"):
+            config["backend"] = {"env": "EVCHARGE_CELERY_BACKEND"}
+        return celery_executor.configured(config, name="celery")
+    try:
+        from dagster_k8s import k8s_job_executor  # noqa: PLC0415
+    except ImportError as exc:
+        raise DeploymentError(
+            f"{EXECUTOR_ENV}=k8s needs the dagster-k8s package (pip install dagster-k8s==0.29.27)"
+        ) from exc
+    config = {"max_concurrent": _positive_int(env, "EVCHARGE_MAX_CONCURRENT_STEPS", 8)}
+    if env.get("EVCHARGE_K8S_NAMESPACE"):
+        config["job_namespace"] = env["EVCHARGE_K8S_NAMESPACE"]
+    if env.get("EVCHARGE_K8S_IMAGE"):
+        config["job_image"] = env["EVCHARGE_K8S_IMAGE"]
+    return k8s_job_executor.configured(config, name="k8s")
