@@ -307,7 +307,7 @@ def solve_offline(
         status = "infeasible_hard_requirement" if status2 in _OK else status2
     elif status not in _OK:
         note = f"solver status {status}"
-    if obj is not None and status in _OK:
+    if obj is not None:  # report the full objective (with the penalty's constant) from the evaluator
         obj = objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
     return ScheduleResult(method, power, str(status), note, obj, tb, ts, gap)
 
