@@ -61,23 +61,40 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def executor_from_env(env: Mapping[str, str] | None = None) -> ExecutorDefinition:
-    """The executor for every job of this deployment (see the module docstring for the settings)."""
+def executor_config(kind: str, env: Mapping[str, str] | None = None) -> dict:
+    """The executor's config for `kind`; secrets (broker URLs) stay `{"env": NAME}` references."""
     env = os.environ if env is None else env
-    kind = executor_kind(env)
-    if kind == "in_process":
-        return in_process_executor
     if kind == "multiprocess":
-        steps = _positive_int(env, "EVCHARGE_MAX_CONCURRENT_STEPS", 2)
-        return multiprocess_executor.configured({"max_concurrent": steps}, name="multiprocess")
+        return {"max_concurrent": _positive_int(env, "EVCHARGE_MAX_CONCURRENT_STEPS", 2)}
     if kind == "celery":
-        from dagster_celery import celery_executor  # noqa: PLC0415  (optional deployment dependency)
-
         config: dict = {}
         if env.get("EVCHARGE_CELERY_BROKER"):
             config["broker"] = {"env": "EVCHARGE_CELERY_BROKER"}
         if env.get("EVCHARGE_CELERY_BACKEND"):
             config["backend"] = {"env": "EVCHARGE_CELERY_BACKEND"}
+        return config
+    if kind == "k8s":
+        config = {"max_concurrent": _positive_int(env, "EVCHARGE_MAX_CONCURRENT_STEPS", 8)}
+        if env.get("EVCHARGE_K8S_NAMESPACE"):
+            config["job_namespace"] = env["EVCHARGE_K8S_NAMESPACE"]
+        if env.get("EVCHARGE_K8S_IMAGE"):
+            config["job_image"] = env["EVCHARGE_K8S_IMAGE"]
+        return config
+    return {}
+
+
+def executor_from_env(env: Mapping[str, str] | None = None) -> ExecutorDefinition:
+    """The executor for every job of this deployment (see the module docstring for the settings)."""
+    env = os.environ if env is None else env
+    kind = executor_kind(env)
+    config = executor_config(kind, env)
+    if kind == "in_process":
+        return in_process_executor
+    if kind == "multiprocess":
+        return multiprocess_executor.configured(config, name="multiprocess")
+    if kind == "celery":
+        from dagster_celery import celery_executor  # noqa: PLC0415  (optional deployment dependency)
+
         return celery_executor.configured(config, name="celery")
     try:
         from dagster_k8s import k8s_job_executor  # noqa: PLC0415
@@ -85,9 +102,4 @@ def executor_from_env(env: Mapping[str, str] | None = None) -> ExecutorDefinitio
         raise DeploymentError(
             f"{EXECUTOR_ENV}=k8s needs the dagster-k8s package (pip install dagster-k8s==0.29.27)"
         ) from exc
-    config = {"max_concurrent": _positive_int(env, "EVCHARGE_MAX_CONCURRENT_STEPS", 8)}
-    if env.get("EVCHARGE_K8S_NAMESPACE"):
-        config["job_namespace"] = env["EVCHARGE_K8S_NAMESPACE"]
-    if env.get("EVCHARGE_K8S_IMAGE"):
-        config["job_image"] = env["EVCHARGE_K8S_IMAGE"]
     return k8s_job_executor.configured(config, name="k8s")
