@@ -43,6 +43,7 @@ class PlacementPlanConfig(Config):
     nearest_sites: int = _DEFAULTS.nearest_sites
     max_distance_km: float = _DEFAULTS.max_distance_km
     service: str = _DEFAULTS.service  # "chosen" (default) | "hard" | "recourse"
+    robust_objective: str = _DEFAULTS.robust_objective  # "recourse" only: "expected" | "worst_case"
     mip_rel_gap: float = _DEFAULTS.mip_rel_gap
     time_limit_seconds: float = _DEFAULTS.time_limit_seconds
 

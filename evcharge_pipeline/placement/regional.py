@@ -53,6 +53,7 @@ class RegionPlacementConfig:
     nearest_sites: int = 5  # sites linked to each demand point (from core.coverage)
     max_distance_km: float = 10.0  # longest assignment
     service: str = "chosen"  # placement service mode, see `model.PlacementConfig.service`
+    robust_objective: str = "expected"  # service "recourse" only: "expected" | "worst_case"
     mip_rel_gap: float = 5e-3
     time_limit_seconds: float = 60.0
     forecast: fc.ForecastConfig = field(default_factory=fc.ForecastConfig)
@@ -64,6 +65,7 @@ class RegionPlacementConfig:
             fast_charger_cost_cad_per_year=self.fast_charger_cost_cad_per_year,
             distance_cost_cad_per_unit_km=self.distance_cost_cad_per_ev_km,
             mismatch_cost_cad_per_unit=self.unserved_cost_cad_per_ev, service=self.service,
+            robust_objective=self.robust_objective,
             mip_rel_gap=self.mip_rel_gap, time_limit_seconds=self.time_limit_seconds, price_rounds=0,
             rounding_heuristic=True)
 
