@@ -62,6 +62,20 @@ def aggregate_rows(a: sp.csr_matrix, weight: np.ndarray) -> tuple[sp.csr_matrix,
     return a[first], w
 
 
+def dominated_columns(a: sp.csr_matrix) -> np.ndarray:
+    """Columns whose covered rows are a subset of another column's (ties: the later index is dominated).
+    Removing them never lowers the MCLP optimum when at least p columns remain."""
+    a = (a > 0).astype(np.float64).tocsc()
+    size = np.asarray(a.sum(axis=0)).ravel()
+    inter = (a.T @ a).tocoo()
+    r, c, v = inter.row, inter.col, inter.data
+    mask = (r != c) & (v >= size[r]) & ((size[c] > size[r]) | ((size[c] == size[r]) & (c < r)))
+    dominated = np.zeros(a.shape[1], bool)
+    dominated[r[mask]] = True
+    dominated |= size == 0
+    return dominated
+
+
 def greedy_mclp(a: sp.csr_matrix, w: np.ndarray, p: int) -> np.ndarray:
     at = a.T.tocsr()
     covered = np.zeros(a.shape[0], bool)
@@ -80,6 +94,12 @@ def solve_mclp(a: sp.csr_matrix, weight: np.ndarray, p: int, time_limit_seconds:
     started = time.perf_counter()
     if aggregate:
         a, weight = aggregate_rows(a, weight)
+    columns = np.arange(a.shape[1])
+    if aggregate:
+        keep = ~dominated_columns(a)
+        if keep.sum() >= p:
+            columns = columns[keep]
+            a = a[:, columns]
     n_rows, n_sites = a.shape
     x = cp.Variable(n_sites, boolean=True)
     y = cp.Variable(n_rows, bounds=[0, 1])
@@ -94,7 +114,7 @@ def solve_mclp(a: sp.csr_matrix, weight: np.ndarray, p: int, time_limit_seconds:
     problem.get_problem_data(cp.HIGHS)          # compile once here so build time is measured separately
     build = time.perf_counter() - started
     outcome = highs_solve(problem, [x, y], time_limit_seconds, mip_gap, objective_scale=scale, start_values=start)
-    chosen = np.flatnonzero(np.rint(x.value) > 0) if outcome.has_solution else np.array([], dtype=np.int64)
+    chosen = columns[np.flatnonzero(np.rint(x.value) > 0)] if outcome.has_solution else np.array([], dtype=np.int64)
     return CoreResult(outcome.status, outcome.objective, outcome.bound, outcome.gap, build,
                       outcome.solve_seconds, chosen, n_rows)
 
