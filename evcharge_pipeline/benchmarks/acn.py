@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--period-minutes", type=int, default=5)
     ap.add_argument("--min-kw", type=float, default=0.0, help="minimum non-zero rate (binaries); default continuous")
     ap.add_argument("--pilot-levels", type=str, default="", help="comma-separated allowed powers in kW (binaries)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (MILP stops with its incumbent)")
     ap.add_argument("--methods", type=str, default=",".join(ALL_METHODS))
     ap.add_argument("--site", type=str, help="only sessions of this site_id (e.g. one Norwegian garage)")
     ap.add_argument("--exclude-station", action="append", default=[], help="ACN stationID to skip (repeatable)")
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     tariff = Tariff(prices, args.demand_charge, args.timezone)
     site = SiteConfig(period_minutes=args.period_minutes, site_limit_kw=args.limit_kw, evse_max_kw=args.max_kw)
     levels = tuple(float(x) for x in args.pilot_levels.split(",") if x.strip())
-    model = ChargingModelConfig(cost=CostModel(), min_power_kw=args.min_kw, pilot_levels_kw=levels)
+    model = ChargingModelConfig(cost=CostModel(), min_power_kw=args.min_kw, pilot_levels_kw=levels,
+                                time_limit_seconds=args.time_limit)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics["max_day_seconds"] = float((days_m["solve_seconds"] + days_m["build_seconds"]).max())
         metrics["max_day_solver_seconds"] = float(days_m["solve_seconds"].max())
         metrics["days_not_optimal"] = int((~days_m["status"].isin(["optimal", "ok"])).sum())
+        gaps = pd.to_numeric(days_m["mip_gap"], errors="coerce")
+        metrics["max_mip_gap"] = float(gaps.max()) if gaps.notna().any() else float("nan")
         rows.append({"method": method, **metrics})
     table = pd.DataFrame(rows)
     table["cost_per_kwh"] = table["energy_cost"] / table["energy_delivered_kwh"]
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     show = table[["method", "energy_delivered_kwh", "energy_delivered_share", "gap_to_bound_pp", "sessions_fully_served",
                   "peak_kw", "energy_cost", "cost_per_kwh", "demand_charge", "degradation_cost", "solve_seconds",
-                  "max_day_seconds", "days_not_optimal"]]
+                  "max_day_seconds", "days_not_optimal", "max_mip_gap"]]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(show.to_string(index=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

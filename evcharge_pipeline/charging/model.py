@@ -244,8 +244,10 @@ class _Problem:
         stats = self.problem.solver_stats
         seconds = float(stats.solve_time) if stats is not None and stats.solve_time is not None else time.perf_counter() - t1
         status = self.problem.status
+        gap = getattr(stats.extra_stats, "mip_gap", None) if self.mixed and stats is not None else None
+        gap = float(gap) if gap is not None and np.isfinite(gap) else None
         if status not in _OK or self.p.value is None:
-            return np.zeros(m), status, None, seconds, None
+            return np.zeros(m), status, None, seconds, gap
         power = _snap(np.asarray(self.p.value, dtype=float), self.pmax, self.config)
         if self.parametric:
             power = np.where(self.avail.value > 0, power, 0.0)
@@ -258,7 +260,7 @@ class _Problem:
         scale = np.where(got > cap + 1e-9, cap / np.maximum(got, 1e-12), 1.0)
         if (scale < 1).any() and not self.config.pilot_levels_kw:
             power = power * scale[self.sess]
-        return power, status, float(self.problem.value), seconds, None
+        return power, status, float(self.problem.value), seconds, gap
 
 
 def _solve_pairs(inst, config, idx, request_kwh, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,

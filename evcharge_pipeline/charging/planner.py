@@ -63,6 +63,7 @@ class DayResult:
     sessions: int
     energy_requested_kwh: float
     energy_planned_kwh: float
+    mip_gap: float | None = None
 
 
 def plan_day(
@@ -113,6 +114,7 @@ def plan_day(
         energy_requested_kwh=float(arriving["energy_kwh"].sum()),
         energy_planned_kwh=float(planned[planned["session_id"].isin(arriving["session_id"])]["power_kw"].sum()
                                  * site.period_hours),
+        mip_gap=result.mip_gap,
     )
 
 
@@ -124,7 +126,7 @@ class PeriodResult:
     def day_frame(self) -> pd.DataFrame:
         rows = [{k: getattr(d, k) for k in ("day", "method", "status", "reason", "solve_seconds", "build_seconds",
                                             "peak_kw", "energy_cost", "demand_charge", "degradation_cost",
-                                            "sessions", "energy_requested_kwh", "energy_planned_kwh")}
+                                            "sessions", "energy_requested_kwh", "energy_planned_kwh", "mip_gap")}
                 for d in self.days]
         return pd.DataFrame(rows)
 
