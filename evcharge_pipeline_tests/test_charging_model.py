@@ -200,3 +200,24 @@ def test_pilot_levels_respected_by_model_and_baselines():
         on = res.power_kw[res.power_kw > 1e-7]
         assert np.all(np.min(np.abs(on[:, None] - np.array(levels)[None, :]), axis=1) < 1e-6), res.method
         verify(inst, res.power_kw, site, sessions, respect_limit=res.method != "uncontrolled")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lp_rounding_schedule_is_feasible_respects_min_rate_and_bounded_by_relaxation(seed):
+    rng = np.random.default_rng(300 + seed)
+    sessions = random_sessions(rng, 8, with_battery=True)
+    site = SiteConfig(period_minutes=30, site_limit_kw=14.0, evse_max_kw=7.2)
+    tariff = Tariff(timezone=TZ)
+    inst = build_instance(sessions, site, tariff, DAY.tz_convert("UTC"))
+    # a generous gap lets the rounding stand in for the MILP; a tight one makes the MILP run
+    loose = solve_offline(inst, ChargingModelConfig(min_power_kw=2.0, mip_rel_gap=1e-2), 12.0)
+    tight = solve_offline(inst, ChargingModelConfig(min_power_kw=2.0, mip_rel_gap=1e-9), 12.0)
+    relaxed = solve_offline(inst, ChargingModelConfig(), 12.0)
+    for res in (loose, tight):
+        verify(inst, res.power_kw, site, sessions)
+        on = res.power_kw[res.power_kw > 1e-7]
+        assert np.all(on >= np.minimum(2.0, inst.max_power_kw.min()) - 1e-6)
+        assert res.objective >= relaxed.objective - 1e-6 * abs(relaxed.objective)
+    if loose.reason.startswith("LP rounding"):  # accepted without the MILP: within 1 % of the LP bound
+        assert loose.objective <= relaxed.objective + 1e-2 * max(1.0, abs(relaxed.objective)) + 1e-6
+    assert tight.objective <= loose.objective + 1e-6 * abs(loose.objective)

@@ -117,7 +117,10 @@ class _Problem:
     """
 
     def __init__(self, inst: ChargingInstance, config: ChargingModelConfig, idx: np.ndarray, demand_rate: float,
-                 hard: bool, maximise_energy_only: bool = False, parametric: bool = False):
+                 hard: bool, maximise_energy_only: bool = False, parametric: bool = False,
+                 fixed_on: np.ndarray | None = None):
+        """``fixed_on`` (per pair, bool): solve the LP with the on/off decisions fixed (off pairs at
+        zero, on pairs at least the minimum rate) instead of the MILP."""
         self.inst, self.config, self.idx = inst, config, idx
         dt = inst.period_hours
         m = len(idx)
@@ -142,15 +145,19 @@ class _Problem:
             # power split into equal segments with increasing marginal degradation cost (convex, so
             # the optimum fills them in order and the sum is the piecewise-linear fit of p^2 / p_max)
             K = cost.degradation_segments
-            seg = cp.Variable((m, K), bounds=[np.zeros((m, K)), np.repeat((pmax / K)[:, None], K, axis=1)])
+            width = pmax / K if fixed_on is None else np.where(fixed_on, pmax / K, 0.0)
+            seg = cp.Variable((m, K), bounds=[np.zeros((m, K)), np.repeat(width[:, None], K, axis=1)])
             p = cp.sum(seg, axis=1)
             slopes = (2 * np.arange(K) + 1) / K
         else:
-            p = cp.Variable(m, bounds=[np.zeros(m), pmax])
+            p = cp.Variable(m, bounds=[np.zeros(m), pmax if fixed_on is None else np.where(fixed_on, pmax, 0.0)])
         self.p = p
         if parametric:
             cons += [p <= cp.multiply(self.avail, pmax)]
-        self.mixed = config.is_mixed_integer and not maximise_energy_only
+        self.mixed = config.is_mixed_integer and not maximise_energy_only and fixed_on is None
+        if fixed_on is not None and fixed_on.any():
+            on = np.flatnonzero(fixed_on)
+            cons += [p[on] >= np.minimum(config.min_power_kw, pmax[on])]
         if self.mixed and config.pilot_levels_kw:
             levels = np.array(sorted(config.pilot_levels_kw), dtype=float)
             allowed = (levels[None, :] <= pmax[:, None] + 1e-9).astype(float)
@@ -214,13 +221,13 @@ class _Problem:
 
     @classmethod
     def constant(cls, inst, config, idx, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
-                 maximise_energy_only=False) -> "_Problem":
+                 maximise_energy_only=False, fixed_on=None) -> "_Problem":
         obj = cls.__new__(cls)
         obj._cap_value = np.asarray(cap_kwh, dtype=float)
         obj._soc_value = np.asarray(soc_start_kwh, dtype=float)
         floor_base = float(inst.base_load_kw.max()) if inst.n_steps else 0.0
         obj._floor_value = max(peak_floor_kw, floor_base)
-        cls.__init__(obj, inst, config, idx, demand_rate, hard, maximise_energy_only)
+        cls.__init__(obj, inst, config, idx, demand_rate, hard, maximise_energy_only, fixed_on=fixed_on)
         return obj
 
     def set(self, cap_kwh, soc_start_kwh, peak_floor_kw, available) -> None:
@@ -277,6 +284,25 @@ def _solve_pairs(inst, config, idx, request_kwh, cap_kwh, soc_start_kwh, demand_
     return power, status, obj, total - solver_seconds, solver_seconds, gap
 
 
+def _lp_rounding(inst, config, demand_rate, peak_floor_kw):
+    """(schedule, its objective, the LP lower bound) from rounding the relaxation, or None."""
+    idx = np.arange(inst.n_pairs)
+    relaxed = ChargingModelConfig(config.cost, 0.0, (), "soft", config.solver, config.mip_rel_gap,
+                                  config.time_limit_seconds)
+    p_lp, status, *_ = _solve_pairs(inst, relaxed, idx, inst.energy_kwh, inst.energy_cap_kwh, inst.soc_start_kwh,
+                                    demand_rate, peak_floor_kw, hard=False)
+    if status not in _OK:
+        return None
+    bound = objective_terms(inst, p_lp, config.cost, demand_rate, peak_floor_kw)["objective"]
+    on = p_lp >= np.minimum(config.min_power_kw, inst.max_power_kw[inst.pair_session]) - 1e-9
+    fixed = _Problem.constant(inst, config, idx, inst.energy_cap_kwh, inst.soc_start_kwh, demand_rate,
+                              peak_floor_kw, False, fixed_on=on)
+    p_h, status, *_ = fixed.solve()
+    if status not in _OK:
+        return None
+    return p_h, objective_terms(inst, p_h, config.cost, demand_rate, peak_floor_kw)["objective"], bound
+
+
 def _check_base_load(inst: ChargingInstance) -> str:
     over = inst.base_load_kw > inst.limit_kw + 1e-9
     if over.any():
@@ -300,14 +326,38 @@ def solve_offline(
     hard = config.energy_requirement == "hard"
     args = (inst, config, idx, inst.energy_kwh, inst.energy_cap_kwh, inst.soc_start_kwh,
             demand_charge_cad_per_kw, peak_floor_kw)
-    power, status, obj, tb, ts, gap = _solve_pairs(*args, hard=hard)
     note = ""
+    if config.min_power_kw > 0 and not config.pilot_levels_kw and not hard:
+        # LP rounding first: solve the relaxation (a lower bound), switch off the pairs below the
+        # minimum rate and re-solve the LP with that on/off pattern. When this is within the MIP gap
+        # of the bound it is optimal and the MILP is skipped; otherwise the MILP runs (time-limited)
+        # and the better of the two schedules is kept.
+        t0 = time.perf_counter()
+        heuristic = _lp_rounding(inst, config, demand_charge_cad_per_kw, peak_floor_kw)
+        tb_h = time.perf_counter() - t0
+        if heuristic is not None:
+            p_h, obj_h, bound = heuristic
+            if obj_h - bound <= config.mip_rel_gap * max(1.0, abs(bound)):
+                gap = (obj_h - bound) / max(1.0, abs(bound))
+                return ScheduleResult(method, p_h, cp.OPTIMAL, "LP rounding within the MIP gap of the LP bound",
+                                      obj_h, tb_h, 0.0, gap)
+        power, status, obj, tb, ts, gap = _solve_pairs(*args, hard=hard)
+        tb += tb_h
+        if heuristic is not None:
+            theirs = (objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
+                      if status in _OK else np.inf)
+            if p_h is not None and obj_h < theirs:
+                note = f"MILP ended with status {status}; the LP-rounding schedule is better and kept"
+                gap = (obj_h - bound) / max(1.0, abs(bound))
+                power, status, obj = p_h, "heuristic", obj_h
+    else:
+        power, status, obj, tb, ts, gap = _solve_pairs(*args, hard=hard)
     if hard and status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
         power, status2, obj, tb2, ts2, gap = _solve_pairs(*args, hard=False)
         tb, ts = tb + tb2, ts + ts2
         note = "hard energy requirement infeasible under the site limit; soft schedule returned"
         status = "infeasible_hard_requirement" if status2 in _OK else status2
-    elif status not in _OK:
+    elif status not in _OK and status != "heuristic":
         note = f"solver status {status}"
     if obj is not None:  # report the full objective (with the penalty's constant) from the evaluator
         obj = objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
