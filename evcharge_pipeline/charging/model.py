@@ -210,8 +210,13 @@ class _Problem:
                 excess = cp.Variable(len(ks), nonneg=True)
                 cons += [excess >= soc - cost.high_soc_threshold * capacity[known]]
                 terms.append(cost.high_soc_cad_per_kwh_hour * dt * cp.sum(excess))
-            # the penalty on unmet energy, without its constant (requested energy)
+            # the penalty on unmet energy
             terms.append(-cost.unmet_penalty_cad_per_kwh * cp.sum(delivered))
+            if self.mixed and not parametric:
+                # HiGHS does not see CVXPY's constant offset; a column fixed at 1 carries the penalty's
+                # constant so the relative MIP gap refers to the real cost, not to -penalty * energy
+                one = cp.Variable(bounds=[1.0, 1.0])
+                terms.append(cost.unmet_penalty_cad_per_kwh * float(np.sum(self._cap_value)) * one)
             objective = cp.sum(cp.hstack(terms))
         self.problem = cp.Problem(cp.Minimize(objective), cons)
 
@@ -346,7 +351,7 @@ def solve_offline(
         if heuristic is not None:
             theirs = (objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
                       if status in _OK else np.inf)
-            if p_h is not None and obj_h < theirs:
+            if obj_h < theirs - 1e-7 * max(1.0, abs(obj_h)):
                 note = f"MILP ended with status {status}; the LP-rounding schedule is better and kept"
                 gap = (obj_h - bound) / max(1.0, abs(bound))
                 power, status, obj = p_h, "heuristic", obj_h
