@@ -108,7 +108,7 @@ def _run_instance(spec: dict, queue) -> None:
             out["spopt"] = sp_result
             if core.objective is not None and sp_result.get("objective") is not None:
                 out["core_objectives_agree"] = abs(core.objective - sp_result["objective"]) <= 1e-6 * max(1.0, core.objective)
-            if sp_result["seconds"] > 0:
+            if sp_result.get("objective") is not None and core.status == "optimal":
                 out["speedup_vs_spopt"] = sp_result["seconds"] / out["core"]["seconds"]
         out["peak_mb"] = _peak_mb()
     except Exception as exc:  # report, do not hide
@@ -134,7 +134,7 @@ def _spopt_with_timeout(a, weight, p, wall_seconds: float) -> dict:
     try:
         result = queue.get(timeout=wall_seconds)
     except queue_module.Empty:
-        proc.terminate()
+        proc.kill()
         result = {"status": f"stopped after {wall_seconds:.0f} s", "objective": None,
                   "seconds": time.perf_counter() - started}
     proc.join()
@@ -171,7 +171,7 @@ def markdown(results: list[dict]) -> str:
             f"{r['solve_seconds']:.1f} | {gap} | {r.get('peak_mb', 0):.0f} | {r.get('verified', 'n/a')} | "
             f"{core.get('p', '')} | {core.get('seconds', float('nan')):.1f} | "
             f"{spopt.get('seconds', float('nan')):.1f} ({spopt.get('status', 'skipped')}) | "
-            f"{r.get('speedup_vs_spopt', float('nan')):.1f}x |")
+            + (f"{r['speedup_vs_spopt']:.2f}x |" if "speedup_vs_spopt" in r else "n/a (not both proven) |"))
     return "\n".join(lines)
 
 
