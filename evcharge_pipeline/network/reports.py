@@ -76,7 +76,7 @@ def frontier_plot(sensitivity: pd.DataFrame, path: Path, coverage_column: str = 
             bad = rows[rows[coverage_column].isna()]
             if len(bad):
                 ax.scatter(bad["budget_cad"] / 1e6, np.full(len(bad), target), marker="x", s=60,
-                           color=line[0].get_color(), label=f"infeasible at target {target:.0%}")
+                           color=line[0].get_color(), label=f"no plan at target {target:.0%} (infeasible or none in time)")
             ax.axhline(target, color=line[0].get_color(), linestyle=":", linewidth=0.8)
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("budget (million CAD)")
