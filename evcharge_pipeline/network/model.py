@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.state import Decisions, active_from, in_phase
+from evcharge_pipeline.network.state import Decisions, active_from
 
 MCAD = 1_000_000.0
 OBJECTIVE_SCALE = 1000.0   # keeps the smallest objective coefficients well above solver tolerances
@@ -298,16 +298,3 @@ def assign_decisions(model: BuiltModel, inputs: NetworkInputs, config: NetworkCo
         v["u"].value = np.maximum(0.0, 1.0 - inputs.a_any[model.rows["any"]] @ has_any[:, T - 1])
 
 
-def zero_objective_value(model: BuiltModel) -> float:
-    """The objective's constant term (every variable at zero)."""
-    saved = {k: (var.value if isinstance(var, cp.Variable) else None) for k, var in model.variables.items()}
-    for var in model.problem.variables():
-        var.value = np.zeros(var.shape)
-    value = float(model.problem.objective.value)
-    for k, var in model.variables.items():
-        if isinstance(var, cp.Variable):
-            var.value = saved[k]
-    return value
-
-
-_ = in_phase

@@ -71,7 +71,7 @@ def _site_opex(alive: np.ndarray, has_l3: np.ndarray, config: NetworkConfig) -> 
 def plan_rows(inputs: NetworkInputs, d: Decisions, st: NetworkState, config: NetworkConfig) -> pd.DataFrame:
     """One row per site and decision (see the module docs of the asset); untouched existing stations keep."""
     s = inputs.sites
-    T, e = config.phases, inputs.n_existing
+    e = inputs.n_existing
     opex = _site_opex(st.alive, st.has_l3, config)
     init_l1, init_l2, init_l3 = (s[c].to_numpy() for c in ("ports_l1", "ports_l2", "ports_l3"))
     init_opex = _site_opex(np.ones(len(s)), (s["level"].to_numpy() == "L3").astype(int), config)
