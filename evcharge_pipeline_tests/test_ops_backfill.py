@@ -3,7 +3,7 @@
 `dagster job backfill` queues the backfill; `dagster-daemon run` launches one run per partition (up to
 `max_concurrent_runs` at once), each run uses the multiprocess executor, and every step writes the
 same DuckDB file. The warehouse pool (limit 1) serialises the steps; each partition's rows must exist
-exactly once, also after some partitions are backfilled a second time.
+exactly once. (Re-running a partition replaces its rows: test_ops_workload and test_ops_crash.)
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partit
     warehouse = tmp_path / "warehouse.duckdb"
     workspace = write_workspace(tmp_path)
     env = ops_env(home, warehouse)
-    first, again = workload.PARTITION_KEYS[:12], workload.PARTITION_KEYS[4:6]
+    first = workload.PARTITION_KEYS[:12]
 
     queue_backfill(workspace, first, env)
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], cwd=PROJECT_ROOT, env=env,
@@ -94,19 +94,18 @@ def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partit
                               start_new_session=True)
     try:
         with DagsterInstance.from_config(str(home)) as instance:
-            wait_for_runs(instance, len(first))
-            queue_backfill(workspace, again, env)   # re-run two partitions: idempotent
-            runs = wait_for_runs(instance, len(first) + len(again))
+            runs = wait_for_runs(instance, len(first))
             backfills = instance.get_backfills()
             failed = [(run.tags.get("dagster/partition"), run.status.value) for run in runs
                       if run.status != DagsterRunStatus.SUCCESS]
             assert not failed, f"{failed}; daemon log:\n{(tmp_path / 'daemon.log').read_text()[-3000:]}"
+            spans = sorted((record.start_time, record.end_time) for record in
+                           (instance.get_run_record_by_id(run.run_id) for run in runs))
             executors = {
                 run.run_id: [e.message for e in instance.all_logs(run.run_id) if e.message and "executor" in e.message]
                 for run in runs
             }
     finally:
-        (tmp_path.parent / "last_ops_backfill_home").write_text(str(home))
         os.killpg(daemon.pid, signal.SIGINT)
         try:
             daemon.wait(timeout=30)
@@ -114,13 +113,13 @@ def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partit
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
 
-    assert len(backfills) == 2 and all(b.status.value.startswith("COMPLETED") for b in backfills)
+    assert len(backfills) == 1 and all(b.status.value.startswith("COMPLETED") for b in backfills)
     assert all(any("multiprocess" in m for m in messages) for messages in executors.values()), executors
     by_partition: dict[str, list[str]] = {}
     for run in runs:
         by_partition.setdefault(run.tags["dagster/partition"], []).append(run.run_id)
     assert sorted(by_partition) == sorted(first)
-    assert all(len(by_partition[k]) == (2 if k in again else 1) for k in first)
+    assert all(len(by_partition[k]) == 1 for k in first)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         frame = read_table(con, workload.TABLE)
@@ -132,17 +131,10 @@ def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partit
         part = frame[frame["partition_key"] == key]
         assert part["row_index"].tolist() == list(range(ROWS))
         assert part["run_id"].nunique() == 1 and part["run_id"].iloc[0] in by_partition[key]
-    # the re-run partitions hold the rows of their second (latest) run
-    latest = {k: max(by_partition[k], key=lambda rid: instance_start(home, rid)) for k in again}
-    for key in again:
-        assert frame.loc[frame["partition_key"] == key, "run_id"].iloc[0] == latest[key]
-    # the warehouse pool admitted one step at a time: step bodies never overlap, although up to
-    # four runs were in flight together and each body spends 0.5 s outside the warehouse connection
+    # the warehouse pool admitted one step at a time: step bodies never overlap, although runs were
+    # in flight together and each body spends 0.5 s outside the warehouse connection
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), "runs never overlapped"
     bodies = frame.groupby(["partition_key", "run_id"])[["body_started", "body_finished"]].first()
     bodies = bodies.sort_values("body_started")
     assert (bodies["body_started"].to_numpy()[1:] >= bodies["body_finished"].to_numpy()[:-1]).all()
 
-
-def instance_start(home: Path, run_id: str) -> float:
-    with DagsterInstance.from_config(str(home)) as instance:
-        return instance.get_run_record_by_id(run_id).start_time or 0.0

@@ -13,7 +13,13 @@ from dagster import DagsterInstance, build_schedule_context
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from evcharge_pipeline.definitions import ASSETS, build_definitions, defs
-from evcharge_pipeline.deployment import WAREHOUSE_POOL, DeploymentError, executor_config, executor_from_env, executor_kind
+from evcharge_pipeline.deployment import (
+    WAREHOUSE_POOL,
+    DeploymentError,
+    executor_config,
+    executor_from_env,
+    executor_kind,
+)
 from evcharge_pipeline.settings import PROJECT_ROOT
 
 EXPECTED_EXECUTOR = {"in_process": "in_process", "multiprocess": "multiprocess", "celery": "celery", "k8s": "k8s"}
@@ -63,8 +69,7 @@ def test_weekly_refresh_job_covers_ingest_and_unpartitioned_plans():
 
 
 def test_schedules_have_explicit_timezones_and_valid_run_requests():
-    schedules = {s.name: s for s in defs.resolve_all_schedule_defs()} if hasattr(defs, "resolve_all_schedule_defs") \
-        else {s.name: s for s in defs.schedules}
+    schedules = {s.name: s for s in defs.schedules}
     assert {"weekly_refresh_schedule", "weekly_network_sensitivity_schedule", "weekly_swap_sensitivity_schedule",
             "charging_next_day_schedule"} <= set(schedules)
     assert all(s.execution_timezone for s in schedules.values())
@@ -73,19 +78,20 @@ def test_schedules_have_explicit_timezones_and_valid_run_requests():
     monday = dt.datetime(2026, 11, 23, 5, 0, tzinfo=ZoneInfo("America/Toronto"))
     repository = defs.get_repository_def()
     with DagsterInstance.ephemeral() as instance:
-        context = build_schedule_context(instance=instance, scheduled_execution_time=monday, repository_def=repository)
-        network = schedules["weekly_network_sensitivity_schedule"]
-        requests = list(network.evaluate_tick(context).run_requests)
-        job = defs.resolve_job_def(network.job_name)
-        expected = job.partitions_def.get_partition_keys() if job.partitions_def else \
-            defs.resolve_assets_def("network_plan_sensitivity").partitions_def.get_partition_keys()
-        assert sorted(r.partition_key for r in requests) == sorted(expected) and len(requests) >= 12
-        assert len({r.run_key for r in requests}) == len(requests)
+        def tick(name: str):
+            context = build_schedule_context(instance=instance, scheduled_execution_time=monday,
+                                             repository_def=repository)
+            return list(schedules[name].evaluate_tick(context).run_requests)
 
-        swap = schedules["weekly_swap_sensitivity_schedule"]
-        (single,) = swap.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=monday, repository_def=repository)).run_requests
+        network = tick("weekly_network_sensitivity_schedule")
+        expected = defs.resolve_assets_def("network_plan_sensitivity").partitions_def.get_partition_keys()
+        assert sorted(r.partition_key for r in network) == sorted(expected) and len(network) >= 12
+        assert len({r.run_key for r in network}) == len(network)
+
+        (single,) = tick("weekly_swap_sensitivity_schedule")
         keys = defs.resolve_assets_def("swap_sensitivity").partitions_def.get_partition_keys()
-        assert (single.tags[ASSET_PARTITION_RANGE_START_TAG], single.tags[ASSET_PARTITION_RANGE_END_TAG]) == (keys[0], keys[-1])
+        assert single.tags[ASSET_PARTITION_RANGE_START_TAG] == keys[0]
+        assert single.tags[ASSET_PARTITION_RANGE_END_TAG] == keys[-1]
 
 
 def test_every_step_that_opens_the_warehouse_is_in_the_warehouse_pool():
