@@ -34,7 +34,6 @@ a negative-binomial pipeline (day-to-day overdispersion test), and the simulatio
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from evcharge_pipeline.region import InputError
+from evcharge_pipeline.sources.common import read_csv, sha256_of
 from evcharge_pipeline.swap.analytic import (
     Dispersion,
     SwapInputError,
@@ -156,24 +156,6 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(path, f"cannot parse CSV: {exc}") from exc
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InputError(path, f"missing column(s) {missing}; found {list(frame.columns)}", field=missing[0])
-    if frame.empty:
-        raise InputError(path, "has no data rows")
-    return frame
-
-
 def _numeric(path: Path, frame: pd.DataFrame, column: str, lo: float | None = None, hi: float | None = None,
              allow_blank: bool = False) -> pd.Series:
     """Parse a numeric column; the first bad value raises with its file row (header = row 1)."""
@@ -204,7 +186,7 @@ def _ids(path: Path, frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def load_stations(path: Path) -> pd.DataFrame:
-    frame = _read_csv(path, ["station_id", "lat", "lon"])
+    frame = read_csv(path, ["station_id", "lat", "lon"])
     out = pd.DataFrame({
         "station_id": _ids(path, frame, "station_id"),
         "name": frame["name"].astype(str) if "name" in frame else frame["station_id"].astype(str),
@@ -222,7 +204,7 @@ def load_stations(path: Path) -> pd.DataFrame:
 
 
 def load_hubs(path: Path) -> pd.DataFrame:
-    frame = _read_csv(path, ["hub_id", "lat", "lon", "fixed_cost_cad", "port_cost_cad", "grid_limit_ports"])
+    frame = read_csv(path, ["hub_id", "lat", "lon", "fixed_cost_cad", "port_cost_cad", "grid_limit_ports"])
     limit = _numeric(path, frame, "grid_limit_ports", 0, None)
     if (limit != np.floor(limit)).any():
         i = int(np.flatnonzero((limit != np.floor(limit)).to_numpy())[0])
@@ -240,7 +222,7 @@ def load_hubs(path: Path) -> pd.DataFrame:
 
 def load_swap_log(path: Path, station_ids: list[str]) -> pd.DataFrame:
     """Parse a swap log; unparsable times and unknown stations raise with the file row."""
-    frame = _read_csv(path, ["timestamp", "station_id"])
+    frame = read_csv(path, ["timestamp", "station_id"])
     raw = frame["timestamp"].astype(str).str.strip()
     stamps = pd.to_datetime(raw, errors="coerce", format="ISO8601")
     if stamps.isna().any():
@@ -305,15 +287,15 @@ def load_swap_inputs(root: Path, section: dict[str, Any]) -> SwapInputs:
     stations_path, hubs_path = resolve("stations"), resolve("hubs")
     stations = load_stations(stations_path)
     hubs = load_hubs(hubs_path)
-    provenance = {"stations": {"source": str(section["stations"]), "sha256": _sha256(stations_path)},
-                  "hubs": {"source": str(section["hubs"]), "sha256": _sha256(hubs_path)}}
+    provenance = {"stations": {"source": str(section["stations"]), "sha256": sha256_of(stations_path)},
+                  "hubs": {"source": str(section["hubs"]), "sha256": sha256_of(hubs_path)}}
     log = None
     dispersion = Dispersion()
     log_daily = None
     if section.get("log"):
         log_path = resolve("log")
         log = load_swap_log(log_path, stations["station_id"].tolist())
-        provenance["log"] = {"source": str(section["log"]), "sha256": _sha256(log_path)}
+        provenance["log"] = {"source": str(section["log"]), "sha256": sha256_of(log_path)}
         day = log["timestamp"].dt.normalize()
         all_days = pd.date_range(day.min(), day.max(), freq="D")
         log_daily = day.value_counts().reindex(all_days, fill_value=0).to_numpy()
