@@ -34,7 +34,7 @@ from evcharge_pipeline.deployment import WAREHOUSE_POOL, executor_from_env
 from evcharge_pipeline.warehouse import read_table, replace_partition
 
 TABLE = "plan.ops_workload"
-PARTITION_KEYS = [f"scenario_{i:02d}" for i in range(14)]
+PARTITION_KEYS = [f"scenario_{i:02d}" for i in range(12)]
 workload_partitions = StaticPartitionsDefinition(PARTITION_KEYS)
 
 
