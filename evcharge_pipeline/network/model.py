@@ -40,6 +40,12 @@ def _selector(rows: int, index: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(index)), (index, np.arange(len(index)))), shape=(rows, len(index)))
 
 
+def _nested(inner: sp.csr_matrix, outer: sp.csr_matrix) -> bool:
+    """True when every nonzero of `inner` is also a nonzero of `outer` (same shape)."""
+    a, b = (inner > 0).astype(np.int8), (outer > 0).astype(np.int8)
+    return (a - a.multiply(b)).nnz == 0
+
+
 @dataclass
 class BuiltModel:
     problem: cp.Problem
@@ -147,10 +153,11 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
             ex_ports = (cp.sum(P2, axis=1) + cp.sum(P3, axis=1))[:e]
             logic.append(ex_ports <= 2 * M * T * (1 - R[:, T - 1]))
 
+    # Budget rows in million CAD: keeps the matrix coefficients within a few orders of magnitude.
     if "total_budget" not in relax:
-        groups["total_budget"].append(cp.sum(capex) <= config.budget_cad)
+        groups["total_budget"].append(cp.sum(capex) / MCAD <= config.budget_cad / MCAD)
     if "phase_budget" not in relax:
-        groups["phase_budget"].append(capex <= np.array(config.phase_budgets()))
+        groups["phase_budget"].append(capex / MCAD <= np.array(config.phase_budgets()) / MCAD)
     if len(up_idx) and "max_upgrades_per_phase" not in relax:
         groups["max_upgrades_per_phase"].append(taken(U) <= config.max_upgrades_per_phase)
 
@@ -168,7 +175,23 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     if len(rows3):
         groups["coverage_definition"].append(cov3 <= inputs.a_l3[rows3] @ has_l3)
     if len(rows_any):
-        groups["coverage_definition"].append(u >= 1 - inputs.a_any[rows_any] @ has_any[:, T - 1])
+        a_any = inputs.a_any[rows_any]
+        nested = (len(rows3) > 0 and config.radius_l3_km >= config.radius_l2_km
+                  and _nested(inputs.a_l3, inputs.a_any))
+        if nested:
+            # The L3 radius is the larger one and every L3 pair is also an "any" pair, so a group is served in the last phase when it is L3-covered
+            # or a site within the larger radius is active without being L3. The rows only need the
+            # non-L3 part of each site (one variable per candidate instead of two); exact because cov3 is
+            # at most its L3 cover and is pushed to it by every objective and target.
+            pos3 = np.full(inputs.n_groups, -1)
+            pos3[rows3] = np.arange(len(rows3))
+            at = pos3[rows_any]
+            pick = sp.csr_matrix((np.ones(int((at >= 0).sum())), (np.flatnonzero(at >= 0), at[at >= 0])),
+                                 shape=(len(rows_any), len(rows3)))
+            groups["coverage_definition"].append(
+                u >= 1 - pick @ cov3[:, T - 1] - a_any @ (has_any - has_l3)[:, T - 1])
+        else:
+            groups["coverage_definition"].append(u >= 1 - a_any @ has_any[:, T - 1])
     covered2_last = w[rows2] @ cov2[:, T - 1] if len(rows2) else 0.0
     covered3_last = w[rows3] @ cov3[:, T - 1] if len(rows3) else 0.0
     if config.min_coverage_l2_share > 0 and "coverage_target_l2" not in relax:

@@ -91,12 +91,13 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
         assign_decisions(model, inputs, config, warm)
         start_values = {v: np.asarray(v.value, float) for v in model.variables.values() if isinstance(v, cp.Variable)}
     return highs_solve(model.problem, list(model.variables.values()), limit, config.mip_gap, config.threads,
-                       verbose, model.objective_scale, start_values)
+                       verbose, model.objective_scale, start_values, options=dict(config.highs_options))
 
 
 def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: float, threads: int | None = None,
                 verbose: bool = False, objective_scale: float = 1.0,
-                start_values: dict | None = None) -> SolveOutcome:
+                start_values: dict | None = None, options: dict | None = None,
+                relax_integrality: bool = False) -> SolveOutcome:
     """Solve a CVXPY MILP with HiGHS on CVXPY's canonical data: warm start from `start_values`
     (variable -> array), relative gap and time limit, and the best bound reported back."""
     import highspy as hp
@@ -134,13 +135,15 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
     lower = np.full(lp.num_col_, -inf) if lb is None else np.array(lb, float)
     upper = np.full(lp.num_col_, inf) if ub is None else np.array(ub, float)
     bools, ints = list(data[s.BOOL_IDX]), list(data[s.INT_IDX])
+    if bools:
+        lower[bools] = np.maximum(lower[bools], 0)
+        upper[bools] = np.minimum(upper[bools], 1)
+    if relax_integrality:
+        bools, ints = [], []
     if bools or ints:
         integrality = np.full(lp.num_col_, hp.HighsVarType.kContinuous)
         integrality[bools + ints] = hp.HighsVarType.kInteger
         lp.integrality_ = list(integrality)
-        if bools:
-            lower[bools] = np.maximum(lower[bools], 0)
-            upper[bools] = np.minimum(upper[bools], 1)
     lp.col_lower_, lp.col_upper_ = lower, upper
 
     h = hp.Highs()
@@ -150,6 +153,8 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     if threads:
         h.setOptionValue("threads", int(threads))
+    for name, value in (options or {}).items():
+        h.setOptionValue(name, value)
     h.passModel(hmodel)
 
     columns = data[s.PARAM_PROB].var_id_to_col
