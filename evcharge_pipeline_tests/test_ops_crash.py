@@ -22,9 +22,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import materialize
+from dagster import DagsterInstance, DagsterRunStatus, materialize
 from dagster_duckdb import DuckDBResource
 
+from evcharge_pipeline.deployment import WAREHOUSE_POOL
 from evcharge_pipeline.settings import PROJECT_ROOT
 from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table
 from evcharge_pipeline_tests import test_ops_workload as workload
@@ -171,6 +172,15 @@ def test_sigkilled_materialization_keeps_the_partition_and_a_rerun_completes(tmp
     with duckdb.connect(str(database), read_only=True) as con:
         after = read_table(con, workload.TABLE)
     pd.testing.assert_frame_equal(sort(after), sort(before))
+    # the killed run still holds its warehouse pool slot until it is ended and its slots are freed
+    # (what the run monitor does for ended runs, see free_slots_after_run_end_seconds)
+    with DagsterInstance.from_config(str(home)) as instance:
+        (killed,) = instance.get_runs()
+        assert killed.status == DagsterRunStatus.STARTED
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 1
+        instance.report_run_canceled(killed, message="worker killed")
+        instance.event_log_storage.free_concurrency_slots_for_run(killed.run_id)
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 0
     # the re-run of the killed partition completes and leaves its rows exactly once
     assert materialize([workload.ops_workload], partition_key=workload.PARTITION_KEYS[1], resources=resources).success
     with duckdb.connect(str(database), read_only=True) as con:
