@@ -93,6 +93,10 @@ def _run_instance(spec: dict, queue) -> None:
             out["verify_seconds"] = time.perf_counter() - v0
             if not report.ok:
                 out["violations"] = report.violations[:5]
+        if not spec.get("core", True):
+            out["peak_mb"] = _peak_mb()
+            queue.put(out)
+            return
         # Covering core: p new L3 sites among the candidates, EV-weighted, radius_l3_km.
         cand_ids = candidates["site_id"].astype(str).to_numpy()
         a = coverage_matrix(demand["demand_id"].to_numpy(), cand_ids, pairs, cfg.radius_l3_km)
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-candidates", type=int, default=2_000)
     parser.add_argument("--synthetic-time-limit", type=float, default=120.0)
     parser.add_argument("--no-spopt", action="store_true", help="skip the spopt comparison")
+    parser.add_argument("--no-core", action="store_true", help="plan only: skip the MCLP core and spopt")
     parser.add_argument("--p", type=int, default=20, help="sites opened in the MCLP core comparison")
     parser.add_argument("--spopt-wall-seconds", type=float, default=1800.0,
                         help="stop spopt (model build + CBC) after this many seconds")
@@ -202,18 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         build_region_warehouse(args.region, database)
         print(f"foundation tables for {args.region} built in {time.perf_counter() - t0:.1f} s", flush=True)
         specs.append({"name": args.region_name or Path(args.region).name, "kind": "warehouse", "warehouse": database,
-                      "config": base_cfg, "p": args.p, "spopt": not args.no_spopt,
+                      "config": base_cfg, "p": args.p, "spopt": not args.no_spopt, "core": not args.no_core,
                       "spopt_wall_seconds": args.spopt_wall_seconds})
     if "warehouse" in wanted:
         if not args.warehouse:
             parser.error("--instances warehouse needs --warehouse")
         specs.append({"name": args.region_name or Path(args.warehouse).stem, "kind": "warehouse",
-                      "warehouse": args.warehouse, "config": base_cfg, "p": args.p, "spopt": not args.no_spopt,
+                      "warehouse": args.warehouse, "config": base_cfg, "p": args.p, "spopt": not args.no_spopt, "core": not args.no_core,
                       "spopt_wall_seconds": args.spopt_wall_seconds})
     if "synthetic" in wanted:
         specs.append({"name": f"synthetic {args.synthetic_demand:,} x {args.synthetic_candidates:,}", "kind": "synthetic",
                       "demand": args.synthetic_demand, "candidates": args.synthetic_candidates, "existing": 200,
-                      "extent_km": 40.0, "p": max(args.p, 50), "spopt": not args.no_spopt,
+                      "extent_km": 40.0, "p": max(args.p, 50), "spopt": not args.no_spopt, "core": not args.no_core,
                       "spopt_wall_seconds": args.spopt_wall_seconds,
                       "config": {"time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
                                  "candidate_thinning_km": None, "budget_cad": 8_000_000.0,
