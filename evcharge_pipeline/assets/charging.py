@@ -62,7 +62,7 @@ def _sessions_from_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out[SESSION_COLUMNS]
 
 
-@asset(group_name=CHARGING, kinds={"duckdb"},
+@asset(pool="warehouse", group_name=CHARGING, kinds={"duckdb"},
        description="Charging sessions of the site from the bundle's [charging_sessions] log "
                    "(raw.charging_sessions; skipped rows with file, row, field and reason in raw.charging_session_skips).")
 def charging_sessions(context: AssetExecutionContext, region: RegionResource,
@@ -150,6 +150,7 @@ def _plot(path, day: str, section: ChargingSessionsSection, rows: pd.DataFrame, 
 
 
 @asset(
+    pool="warehouse",
     group_name=CHARGING,
     kinds={"duckdb"},
     deps=[charging_sessions],

@@ -52,7 +52,7 @@ def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.D
     return geo, missing
 
 
-@asset(group_name=DERIVED, kinds={"duckdb"}, deps=[region_boundary, areas, ev_ownership, population],
+@asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[region_boundary, areas, ev_ownership, population],
        description="Population and EVs spread over a grid clipped to the boundary (core.demand_points, core.area_totals).")
 def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
                   region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
@@ -81,7 +81,7 @@ def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
     })
 
 
-@asset(group_name=DERIVED, kinds={"duckdb"}, deps=[demand_points, charging_stations, candidate_sites],
+@asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[demand_points, charging_stations, candidate_sites],
        description="Sparse (demand point, site) pairs within the largest model radius, KD-tree on UTM (core.coverage).")
 def coverage(context: AssetExecutionContext, config: CoveragePairsConfig, warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
@@ -104,7 +104,7 @@ def coverage(context: AssetExecutionContext, config: CoveragePairsConfig, wareho
     })
 
 
-@asset(group_name=DERIVED, kinds={"duckdb"}, deps=[coverage],
+@asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[coverage],
        description="Share of population and EVs within the L2 / L3 radius of an existing charger of that level.")
 def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
@@ -115,7 +115,7 @@ def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBReso
                                        **{f"{r.level}_ev_share": r.ev_share for r in summary.itertuples()}})
 
 
-@asset_check(asset=demand_points, additional_deps=[region_boundary],
+@asset_check(pool="warehouse", asset=demand_points, additional_deps=[region_boundary],
              description="Unique ids, inside the boundary, population and EV totals conserved from the areas.")
 def demand_points_conserve_totals(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
@@ -129,7 +129,7 @@ def demand_points_conserve_totals(warehouse: DuckDBResource):
                           ev_areas_inside=float(totals["ev_count_inside"].sum()))
 
 
-@asset_check(asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
+@asset_check(pool="warehouse", asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
              description="Unique pairs within the radius that reference known demand points and sites.")
 def coverage_pairs_consistent(config: CoveragePairsConfig, warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
@@ -140,7 +140,7 @@ def coverage_pairs_consistent(config: CoveragePairsConfig, warehouse: DuckDBReso
     return problems_check(validation.coverage_problems(pairs, demand_ids, site_ids, config.max_radius_km))
 
 
-@asset_check(asset=baseline_coverage_summary, description="Coverage shares lie in [0, 1].")
+@asset_check(pool="warehouse", asset=baseline_coverage_summary, description="Coverage shares lie in [0, 1].")
 def baseline_shares_in_range(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         summary = read_table(con, "core.baseline_coverage")

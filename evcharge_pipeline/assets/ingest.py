@@ -36,7 +36,8 @@ def _geometry_frame(geo) -> pd.DataFrame:
     return frame
 
 
-@asset(group_name=INGEST, kinds={"duckdb"}, description="Region boundary polygon (raw.region_boundary, WKT in WGS84).")
+@asset(pool="warehouse",
+       group_name=INGEST, kinds={"duckdb"}, description="Region boundary polygon (raw.region_boundary, WKT in WGS84).")
 def region_boundary(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     boundary, origin = sources.load_boundary(region.bundle())
     frame = _geometry_frame(boundary)
@@ -46,14 +47,15 @@ def region_boundary(region: RegionResource, warehouse: DuckDBResource) -> Materi
                                        "region": region.bundle().name})
 
 
-@asset(group_name=INGEST, kinds={"duckdb"}, description="Reporting areas (FSAs, tracts) as polygons (raw.areas).")
+@asset(pool="warehouse",
+       group_name=INGEST, kinds={"duckdb"}, description="Reporting areas (FSAs, tracts) as polygons (raw.areas).")
 def areas(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     polygons, origin = sources.load_areas(region.bundle())
     with warehouse.get_connection() as con:
         return MaterializeResult(metadata=write_raw(con, "raw.areas", _geometry_frame(polygons), origin))
 
 
-@asset(group_name=INGEST, kinds={"duckdb"},
+@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
        description="EV registrations per area (raw.ev_ownership); suppressed blanks counted as 0 and reported.")
 def ev_ownership(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     bundle = region.bundle()
@@ -65,7 +67,8 @@ def ev_ownership(region: RegionResource, warehouse: DuckDBResource) -> Materiali
                                        "total_ev": float(frame["ev_count"].sum())})
 
 
-@asset(group_name=INGEST, kinds={"duckdb"}, description="Census population (and dwellings) per area (raw.population).")
+@asset(pool="warehouse",
+       group_name=INGEST, kinds={"duckdb"}, description="Census population (and dwellings) per area (raw.population).")
 def population(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     frame, origin = sources.load_population(region.bundle())
     with warehouse.get_connection() as con:
@@ -73,7 +76,7 @@ def population(region: RegionResource, warehouse: DuckDBResource) -> Materialize
     return MaterializeResult(metadata={**metadata, "total_population": float(frame["population"].sum())})
 
 
-@asset(group_name=INGEST, kinds={"duckdb"},
+@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
        description="Existing public chargers normalised to L1/L2/L3 with ports per station (raw.charging_stations).")
 def charging_stations(context: AssetExecutionContext, region: RegionResource,
                       warehouse: DuckDBResource) -> MaterializeResult:
@@ -93,7 +96,7 @@ class CandidateSitesConfig(Config):
     grid_spacing_m: float = DEFAULT_GRID_SPACING_M  # lattice spacing when the bundle names no candidate file
 
 
-@asset(group_name=INGEST, kinds={"duckdb"},
+@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
        description="Candidate sites for new stations (raw.candidate_sites): the bundle's points, or a grid.")
 def candidate_sites(config: CandidateSitesConfig, region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     frame, origin = sources.load_candidate_sites(region.bundle(), config.grid_spacing_m)
@@ -102,7 +105,8 @@ def candidate_sites(config: CandidateSitesConfig, region: RegionResource, wareho
     return MaterializeResult(metadata={**metadata, "source_kind": str(frame["source_kind"].iloc[0])})
 
 
-@asset(group_name=INGEST, kinds={"duckdb"}, description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
+@asset(pool="warehouse",
+       group_name=INGEST, kinds={"duckdb"}, description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
 def transit_stops(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     loaded = sources.load_transit_stops(region.bundle())
     if loaded is None:
@@ -116,7 +120,7 @@ def transit_stops(region: RegionResource, warehouse: DuckDBResource) -> Material
         return MaterializeResult(metadata=write_raw(con, "raw.transit_stops", frame, origin))
 
 
-@asset_check(asset=region_boundary, blocking=True, description="One valid polygon of positive area.")
+@asset_check(pool="warehouse", asset=region_boundary, blocking=True, description="One valid polygon of positive area.")
 def boundary_is_valid_polygon(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.region_boundary")
@@ -128,7 +132,7 @@ def boundary_is_valid_polygon(warehouse: DuckDBResource):
     })
 
 
-@asset_check(asset=areas, description="Unique area ids; every area overlaps the region boundary.")
+@asset_check(pool="warehouse", asset=areas, description="Unique area ids; every area overlaps the region boundary.")
 def areas_overlap_boundary(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.areas")
@@ -140,35 +144,35 @@ def areas_overlap_boundary(warehouse: DuckDBResource):
     })
 
 
-@asset_check(asset=ev_ownership, description="Unique area ids, no negative counts.")
+@asset_check(pool="warehouse", asset=ev_ownership, description="Unique area ids, no negative counts.")
 def ev_counts_valid(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.ev_ownership")
     return problems_check(validation.area_statistic_problems(frame, ["bev", "phev", "ev_count"]))
 
 
-@asset_check(asset=population, description="Unique area ids, no negative population.")
+@asset_check(pool="warehouse", asset=population, description="Unique area ids, no negative population.")
 def population_valid(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.population")
     return problems_check(validation.area_statistic_problems(frame, ["population"]))
 
 
-@asset_check(asset=charging_stations, additional_deps=[region_boundary],
+@asset_check(pool="warehouse", asset=charging_stations, additional_deps=[region_boundary],
              description="Valid coordinates within 2 km of the boundary, ports >= 1, known levels, unique ids.")
 def stations_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.charging_stations")
     return problems_check(validation.station_problems(frame, boundary))
 
 
-@asset_check(asset=candidate_sites, additional_deps=[region_boundary],
+@asset_check(pool="warehouse", asset=candidate_sites, additional_deps=[region_boundary],
              description="Valid coordinates within 0.5 km of the boundary, unique ids.")
 def candidate_sites_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.candidate_sites")
     return problems_check(validation.point_problems(frame, "site_id", boundary, 0.5))
 
 
-@asset_check(asset=transit_stops, additional_deps=[region_boundary],
+@asset_check(pool="warehouse", asset=transit_stops, additional_deps=[region_boundary],
              description="Valid coordinates near the boundary (warning: networks may run past it), unique ids.")
 def transit_stops_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.transit_stops")

@@ -153,7 +153,8 @@ def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
     return meta
 
 
-@asset(group_name=NETWORK, kinds={"duckdb", "cvxpy"}, deps=[charging_stations, candidate_sites, demand_points, coverage],
+@asset(pool="warehouse",
+       group_name=NETWORK, kinds={"duckdb", "cvxpy"}, deps=[charging_stations, candidate_sites, demand_points, coverage],
        description="Phased network enhancement plan (plan.network_plan, plan.network_plan_summary) and its HTML map.")
 def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, warehouse: DuckDBResource,
                  reports: ReportsResource) -> MaterializeResult:
@@ -182,7 +183,8 @@ def _config_from_summary(summary: pd.Series) -> NetworkConfig:
     return NetworkConfig(**values)
 
 
-@asset_check(asset=network_plan, additional_deps=[charging_stations, candidate_sites, demand_points, coverage],
+@asset_check(pool="warehouse",
+             asset=network_plan, additional_deps=[charging_stations, candidate_sites, demand_points, coverage],
              description="Recompute every constraint and reported figure of the plan from its decisions alone.")
 def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
     stations, candidates, demand, pairs = _read_inputs(warehouse)
@@ -204,7 +206,7 @@ def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
     })
 
 
-@asset(group_name=NETWORK, kinds={"duckdb", "cvxpy"}, partitions_def=sensitivity_partitions,
+@asset(pool="warehouse", group_name=NETWORK, kinds={"duckdb", "cvxpy"}, partitions_def=sensitivity_partitions,
        deps=[charging_stations, candidate_sites, demand_points, coverage],
        description="One network plan per (budget, L3 coverage target); rows in plan.network_plan_sensitivity "
                    "(summary) and plan.network_plan_sensitivity_actions (changed sites), keyed by partition.")
@@ -242,7 +244,7 @@ def network_plan_sensitivity(context: AssetExecutionContext, config: Sensitivity
     return MaterializeResult(metadata=meta)
 
 
-@asset(group_name=NETWORK, kinds={"duckdb", "matplotlib"}, deps=[network_plan_sensitivity],
+@asset(pool="warehouse", group_name=NETWORK, kinds={"duckdb", "matplotlib"}, deps=[network_plan_sensitivity],
        description="Budget-coverage frontier over every materialized sensitivity partition (PNG).")
 def sensitivity_frontier(warehouse: DuckDBResource, reports: ReportsResource) -> MaterializeResult:
     with warehouse.get_connection() as con:

@@ -48,7 +48,7 @@ class PlacementPlanConfig(Config):
     time_limit_seconds: float = _DEFAULTS.time_limit_seconds
 
 
-@asset(group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_points],
+@asset(pool="warehouse", group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_points],
        description="Demand per demand point and future year with quantiles, from the region's [demand_history] "
                    "(trend family chosen by rolling-origin backtest) or the projected ev_weight "
                    "(core.demand_forecast, core.demand_forecast_backtest).")
@@ -84,7 +84,8 @@ def demand_forecast(context: AssetExecutionContext, config: DemandForecastConfig
     })
 
 
-@asset(group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_forecast, coverage, charging_stations, candidate_sites],
+@asset(pool="warehouse",
+       group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_forecast, coverage, charging_stations, candidate_sites],
        description="Slow/fast chargers per site and year and the demand each site serves, from a multi-year MILP "
                    "robust to the forecast quantiles (plan.placement_sites, plan.placement_assignments, "
                    "plan.placement_summary).")
@@ -141,7 +142,8 @@ def _plot(plan: regional.RegionPlan, path: Path) -> Path:
     return path
 
 
-@asset_check(asset=placement_plan, description="Chargers within slots, never below the existing stock or the "
+@asset_check(pool="warehouse",
+             asset=placement_plan, description="Chargers within slots, never below the existing stock or the "
                                                "previous year, and no site serving more than its capacity.")
 def placement_plan_feasible(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
@@ -170,7 +172,7 @@ class ShellaiBenchmarkConfig(Config):
     mip_gap: float = 1e-4
 
 
-@asset(group_name="benchmarks", kinds={"duckdb"},
+@asset(pool="warehouse", group_name="benchmarks", kinds={"duckdb"},
        description="Shell.ai Hackathon 2022 benchmark: official cost and score per case and year "
                    "(plan.shellai_benchmark); skipped when no data folder is configured.")
 def shellai_benchmark(context: AssetExecutionContext, config: ShellaiBenchmarkConfig, warehouse: DuckDBResource,

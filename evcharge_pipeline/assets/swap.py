@@ -69,7 +69,7 @@ class SwapSensitivityConfig(Config):
     seed: int = 2024
 
 
-@asset(group_name=GROUP, kinds={"duckdb"},
+@asset(pool="warehouse", group_name=GROUP, kinds={"duckdb"},
        description="Swap stations, candidate hubs and the swap log from the region's [swap] section "
                    "(raw.swap_stations, raw.swap_hubs, raw.swap_log).")
 def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
@@ -148,7 +148,7 @@ def _plots(study: SwapStudy, reports: ReportsResource) -> dict:
     return out
 
 
-@asset(group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs],
+@asset(pool="warehouse", group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs],
        description="Hubs to open, station-to-hub assignment, spare batteries per station and charging ports per hub "
                    "from the stochastic swap model and MILP, simulated (plan.swap_* tables).")
 def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, region: RegionResource,
@@ -198,7 +198,7 @@ def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, 
     return MaterializeResult(metadata=metadata)
 
 
-@asset_check(asset=swap_inventory_plan, blocking=False,
+@asset_check(pool="warehouse", asset=swap_inventory_plan, blocking=False,
              description="The simulated fill rate's lower confidence bound reaches the service target.")
 def swap_simulated_fill_rate(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as con:
@@ -263,7 +263,8 @@ def sensitivity_rows(inputs: SwapInputs, key: str, sim: SimulationConfig) -> pd.
     return frame.astype(SENSITIVITY_COLUMNS)
 
 
-@asset(group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs], partitions_def=swap_sensitivity_partitions,
+@asset(pool="warehouse",
+       group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs], partitions_def=swap_sensitivity_partitions,
        backfill_policy=BackfillPolicy.single_run(),
        description="The swap plan re-optimised with one of swap frequency, charging time, service level or fleet size "
                    "changed; one partition per value (plan.swap_sensitivity, key column `scenario`).")
