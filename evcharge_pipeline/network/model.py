@@ -77,6 +77,14 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     R = _var((e if config.allow_retire else 0, T), boolean=True)
     Y2 = _var((c, T), boolean=True)
     Y3 = _var((c, T), boolean=True)
+    # Extra ports only pay off through the per-area port minimum: they add capex, load and nothing to
+    # coverage or opex. Without port-minimum rows (and with a non-negative capex weight) no optimal plan
+    # adds ports, so the port variables are fixed at zero (exact, and 2 x sites x phases fewer integers).
+    ports_useful = ((config.min_ports_per_100_ev > 0 and "min_ports_per_area" not in relax
+                     and bool((inputs.area_min_ports > 0).any()))
+                    or (objective == "plan" and config.weight_capex_per_mcad < 0))
+    if not ports_useful:
+        M = 0
     P2 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
     P3 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
     step = np.eye(T) - np.eye(T, k=1)       # X @ step = per-phase increments of a cumulative X
@@ -210,7 +218,17 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
         groups["l3_spacing"].append(conflict @ new_l3_last <= 1)
     if "site_grid_capacity" not in relax:
         cap = sites["capacity_kw"].to_numpy(float)
-        groups["site_grid_capacity"].append(load <= col(cap))
+        # Rows only for sites whose largest possible load exceeds the capacity; the others can never bind.
+        can_up = np.zeros(n, bool)
+        can_up[up_idx] = True
+        peak = (config.power_l1_kw * p1 + config.power_l2_kw * p2 + config.power_l3_kw * p3
+                + can_up * config.upgrade_l3_ports * config.power_l3_kw
+                + (sites["site_kind"].to_numpy() == "candidate") * max(config.new_l2_station_ports * config.power_l2_kw,
+                                                                     config.new_l3_station_ports * config.power_l3_kw)
+                + M * T * (config.power_l2_kw + config.power_l3_kw))
+        tight = np.flatnonzero(peak > cap + 1e-9)
+        if len(tight):
+            groups["site_grid_capacity"].append(_selector(n, tight).T @ load <= col(cap[tight]))
     with_area = np.flatnonzero(inputs.area_of_site >= 0)
     area_matrix = sp.csr_matrix((np.ones(len(with_area)), (inputs.area_of_site[with_area], with_area)),
                                 shape=(len(inputs.area_ids), n))
