@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run test test-fast dev sample-region benchmark-coverage clean
+.PHONY: install postgres-server run test test-fast dev sample-region benchmark-coverage clean
 
 $(BIN)/dagster: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,19 @@ $(BIN)/dagster: pyproject.toml requirements.lock
 
 install: $(BIN)/dagster
 	mkdir -p $(DAGSTER_HOME)
-	test -f $(DAGSTER_HOME)/dagster.yaml || touch $(DAGSTER_HOME)/dagster.yaml
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/local/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+# PostgreSQL server binaries for the Postgres-instance test (skipped with a reason when unavailable).
+postgres-server:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }); } || \
+	  echo "PostgreSQL binaries not installed: the Postgres instance test will skip"
 
 run: install
 	$(BIN)/python -m evcharge_pipeline.cli run
 
-test: install
+test: install postgres-server
 	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: install
