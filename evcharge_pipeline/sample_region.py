@@ -25,7 +25,7 @@ from evcharge_pipeline.charging.sample import write_sample_sessions
 from evcharge_pipeline.demand import build_demand_points
 from evcharge_pipeline.geometry import project, unproject, utm_crs_for
 from evcharge_pipeline.placement.regional import generate_sample_demand_history
-from evcharge_pipeline.swap.sample import write_sample_swap
+from evcharge_pipeline.swap.sample import section_toml, write_sample_swap
 
 
 @dataclass(frozen=True)
@@ -194,20 +194,11 @@ def generate(out: Path, spec: SampleRegionSpec = SampleRegionSpec()) -> dict[str
         "charging_sessions": write_sample_sessions(out),
     }
     text = REGION_TOML.format(as_of=spec.as_of, seed=spec.seed) + "".join(
-        f"\n[{name}]\n" + "".join(f"{key} = {_toml_value(value)}\n" for key, value in section.items())
-        for name, section in sections.items())
+        "\n" + section_toml(section, name) for name, section in sections.items())
     (out / "region.toml").write_text(text)
     return {"areas": len(codes), "population": int(people.sum()), "evs": int(ev["Total EV"][: len(codes)].sum()),
             "stations": spec.stations, "ports": int(ports.sum()), "candidates": spec.candidates,
             "transit_stops": int(inside.sum())}
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))
 
 
 REGION_TOML = """\
