@@ -6,14 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evcharge_pipeline.swap.analytic import TimeGrid, commuter_profile, erlang_c, hourly_rates
+from evcharge_pipeline.swap.analytic import (
+    TimeGrid,
+    commuter_profile,
+    erlang_c,
+    hourly_rates,
+)
 from evcharge_pipeline.swap.milp import (
     SwapNetworkConfig,
     SwapNetworkInput,
-    enumerate_network,
     port_levels,
     solve_network,
 )
+from evcharge_pipeline_tests.swap_oracle import enumerate_network
 
 EXACT = dict(step_minutes=30, port_level_growth=0.0)
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from evcharge_pipeline.solving import INFEASIBLE, NO_SOLUTION, has_solution, solve_cvxpy
 from evcharge_pipeline.swap.analytic import (
     Dispersion,
     SwapInputError,
@@ -257,7 +258,7 @@ def port_levels(limit: int, exact_until: int, growth: float) -> np.ndarray:
 
 @dataclass
 class SwapNetworkPlan:
-    status: str  # "optimal", "time_limit", "infeasible", ...
+    status: str  # a `solving` status: optimal, time_limit, infeasible, no_solution, error
     reason: str | None
     objective_cad: float | None
     stations: pd.DataFrame  # station_id, hub_id, transport_hours, spare_batteries, fill rates, costs
@@ -271,7 +272,7 @@ class SwapNetworkPlan:
 
     @property
     def solved(self) -> bool:
-        return self.status in ("optimal", "optimal_inaccurate", "time_limit")
+        return has_solution(self.status)
 
 
 def _one_hot(rows: np.ndarray, n_rows: int, values: np.ndarray | None = None) -> sp.csr_matrix:
@@ -323,42 +324,24 @@ def solve_network(data: SwapNetworkInput, config: SwapNetworkConfig = SwapNetwor
     objective = cp.Minimize(fixed @ y + tables.level_cost_cad @ u + tables.triple_cost_cad @ w)
     problem = cp.Problem(objective, constraints)
     build_seconds = time.perf_counter() - started
-    solve_started = time.perf_counter()
-    try:
-        problem.solve(solver=cp.HIGHS, time_limit=float(config.time_limit_seconds), mip_rel_gap=config.mip_rel_gap)
-    except cp.error.SolverError as exc:
-        return _empty_plan("solver_error", str(exc), data, build_seconds, time.perf_counter() - solve_started)
-    solve_seconds = time.perf_counter() - solve_started
-    status = problem.status
-    if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-        return _empty_plan("infeasible", "the MILP has no solution meeting service level, grid limits and spare cap",
-                           data, build_seconds, solve_seconds)
-    if x.value is None:
-        return _empty_plan(str(status), "the solver stopped without a feasible plan", data, build_seconds, solve_seconds)
-    gap = _mip_gap(problem)
-    if status == cp.USER_LIMIT:
-        status = "time_limit"
-    if status == cp.OPTIMAL and gap is not None and gap > config.mip_rel_gap * 1.01:
-        status = "time_limit"
+    stats = solve_cvxpy(problem, cp.HIGHS, build_seconds=build_seconds, mip_rel_gap=config.mip_rel_gap,
+                        time_limit=float(config.time_limit_seconds))
+    if stats.status == INFEASIBLE:
+        return _empty_plan(INFEASIBLE, "the MILP has no solution meeting service level, grid limits and spare cap",
+                           data, build_seconds, stats.solve_seconds)
+    if not stats.has_solution or x.value is None:
+        return _empty_plan(stats.status if not stats.has_solution else NO_SOLUTION,
+                           f"the solver stopped without a feasible plan ({stats.detail})", data, build_seconds,
+                           stats.solve_seconds)
     chosen_triples = np.flatnonzero(w.value > 0.5)
     chosen_levels = np.flatnonzero(u.value > 0.5)
     plan = _describe(data, config, tables, chosen_triples, chosen_levels, np.asarray(y.value) > 0.5, grid)
-    plan.status = str(status)
-    plan.objective_cad = float(problem.value)
-    plan.build_seconds, plan.solve_seconds, plan.mip_gap = build_seconds, solve_seconds, gap
+    plan.status = stats.status
+    plan.objective_cad = stats.objective
+    plan.build_seconds, plan.solve_seconds, plan.mip_gap = build_seconds, stats.solve_seconds, stats.gap
     plan.variables = P + T + m + L
     plan.constraints = sum(c.size for c in constraints)
     return plan
-
-
-def _mip_gap(problem: cp.Problem) -> float | None:
-    """Relative MIP gap reported by HiGHS (from CVXPY's solver cache), None when unavailable."""
-    try:
-        cached = problem._solver_cache.get(cp.HIGHS)  # (solver, data, results)
-        info = cached[2]["info"] if cached else None
-        return None if info is None else float(info.mip_gap)
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return None
 
 
 def _empty_plan(status: str, reason: str, data: SwapNetworkInput, build: float, solve: float = 0.0) -> SwapNetworkPlan:
@@ -445,79 +428,3 @@ def _describe(data: SwapNetworkInput, config: SwapNetworkConfig, tables: SwapTab
     }
     breakdown["total_cost_cad"] = float(sum(breakdown.values()))
     return SwapNetworkPlan("optimal", None, None, stations, hubs, breakdown, 0.0, 0.0, None, 0, 0)
-
-
-def enumerate_network(data: SwapNetworkInput, config: SwapNetworkConfig) -> tuple[float, np.ndarray] | None:
-    """Brute force over every station-to-hub assignment (tiny instances only; an independent check of the MILP).
-
-    For each assignment: the hubs used are opened, each hub gets the fewest ports whose Erlang C
-    waiting measures at its peak load meet the targets (within its grid limit), each station the
-    cheapest spare level that meets the service target, from service tables computed here per pair.
-    Returns (best cost, hub index per station) or None if no assignment is feasible.
-    """
-    import itertools
-
-    from evcharge_pipeline.swap.analytic import erlang_c
-
-    config.validate()
-    grid = TimeGrid(config.step_minutes)
-    data.validate(grid)
-    if config.max_spare_batteries is not None:
-        raise SwapInputError("enumeration does not handle max_spare_batteries")
-    n, m = len(data.station_ids), len(data.hubs)
-    if m**n > 200_000:
-        raise SwapInputError("instance too large to enumerate")
-    rate = np.asarray(data.station_rate_per_hour, dtype=float)
-    tt = np.asarray(data.transport_hours, dtype=float)
-    best_pair = np.full((n, m), np.inf)
-    for i in range(n):
-        annual = rate[i].sum() * grid.step_hours * DAYS_PER_YEAR
-        for j in range(m):
-            if not np.isfinite(tt[i, j]):
-                continue
-            delta = config.charging_hours + 2 * tt[i, j] + config.max_mean_wait_hours
-            mean = pipeline_mean_profile(rate[i], delta, grid)
-            table = service_table(rate[i], mean, grid, max_level_for(mean, data.dispersion), data.dispersion)
-            measure = table.worst_hour_fill_rate if config.service_basis == "worst_hour" else table.fill_rate
-            k = np.arange(measure.size)
-            cost = (config.battery_cost_cad * k + config.planning_years * (
-                annual * (1 - table.fill_rate) * config.stockout_cost_cad
-                + table.expected_backorders * HOURS_PER_YEAR * config.backorder_cost_cad_per_hour
-                + annual * 2 * tt[i, j] * config.transport_cost_cad_per_battery_hour))
-            feasible = measure >= config.service_level - 1e-12
-            if feasible.any():
-                best_pair[i, j] = cost[feasible].min()
-    grid_limit = data.hubs["grid_limit_ports"].to_numpy(dtype=float)
-    fixed = data.hubs["fixed_cost_cad"].to_numpy(dtype=float)
-    port_cost = data.hubs["port_cost_cad"].to_numpy(dtype=float)
-
-    def fewest_ports(peak: float, limit: float) -> int | None:
-        for c in range(1, int(limit) + 1):
-            a = peak * config.charging_hours
-            if a >= c:
-                continue
-            ok = erlang_c_mean_wait_hours(c, peak, config.charging_hours) <= config.max_mean_wait_hours
-            if config.max_wait_probability is not None:
-                ok = ok and erlang_c(c, a) <= config.max_wait_probability
-            if ok:
-                return c
-        return None
-
-    best: tuple[float, np.ndarray] | None = None
-    for assign in itertools.product(range(m), repeat=n):
-        a = np.array(assign)
-        cost = float(best_pair[np.arange(n), a].sum())
-        if not np.isfinite(cost):
-            continue
-        for j in set(assign):
-            load = np.zeros(grid.steps)
-            for i in np.flatnonzero(a == j):
-                load += np.roll(rate[i], int(np.rint(tt[i, j] / grid.step_hours)))
-            ports = fewest_ports(float(load.max()), grid_limit[j])
-            if ports is None:
-                cost = np.inf
-                break
-            cost += fixed[j] + port_cost[j] * ports
-        if np.isfinite(cost) and (best is None or cost < best[0] - 1e-9):
-            best = (cost, a)
-    return best
