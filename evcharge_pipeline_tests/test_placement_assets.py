@@ -59,7 +59,7 @@ def test_forecast_and_plan_from_a_demand_history(resources, sample_region, wareh
 
     summary = read(warehouse_path, "plan.placement_summary")
     assert list(summary["year"]) == [last_year + 1, last_year + 2]
-    assert summary["status"].isin(["optimal", "feasible"]).all()
+    assert summary["status"].isin(["optimal", "time_limit"]).all()
     sites = read(warehouse_path, "plan.placement_sites")
     assign = read(warehouse_path, "plan.placement_assignments")
     # independent checks on the written tables

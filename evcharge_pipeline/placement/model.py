@@ -37,6 +37,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from evcharge_pipeline import solving
+
 
 @dataclass(frozen=True)
 class PlacementConfig:
@@ -135,7 +137,7 @@ class PlacementProblem:
 
 @dataclass
 class PlacementResult:
-    status: str  # "optimal" | "feasible" (time limit / gap) | "infeasible" | "error"
+    status: str  # a `solving` status: optimal | time_limit (gap target not reached) | infeasible | no_solution | error
     reason: str
     years: list[int]
     slow: np.ndarray | None = None  # (m, T) int totals
@@ -161,7 +163,7 @@ class PlacementResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("optimal", "feasible")
+        return solving.has_solution(self.status)
 
 
 def _incidence(arcs: Arcs, n: int, m: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -185,7 +187,7 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
     """Solve the placement MILP; restricted arc sets are priced out against `problem.all_pairs`."""
     problem_error = _check_inputs(problem)
     if problem_error:
-        return PlacementResult("infeasible", problem_error, list(problem.years))
+        return PlacementResult(solving.INFEASIBLE, problem_error, list(problem.years))
     arcs = problem.arcs
     rounded = _lp_rounding(problem, arcs, config) if config.rounding_heuristic else None
     if rounded is not None and rounded.ok and rounded.mip_gap is not None and rounded.mip_gap <= config.mip_rel_gap:
@@ -196,7 +198,7 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
     if rounded is not None and rounded.ok and (not result.ok or result.objective > rounded.objective):
         rounded.best_bound = max(rounded.best_bound, result.best_bound or -np.inf)
         rounded.mip_gap = (rounded.objective - rounded.best_bound) / max(abs(rounded.objective), 1e-9)
-        rounded.status, rounded.reason = "feasible", f"LP rounding kept (gap {rounded.mip_gap:.4%}); MILP: {result.reason}"
+        rounded.status, rounded.reason = solving.TIME_LIMIT, f"LP rounding kept (gap {rounded.mip_gap:.4%}); MILP: {result.reason}"
         rounded.solve_seconds += result.solve_seconds
         return rounded
     pool = problem.all_pairs
@@ -287,7 +289,7 @@ def _lp_rounding(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig)
         return None
     fixed.best_bound = lp.objective
     fixed.mip_gap = (fixed.objective - lp.objective) / max(abs(fixed.objective), 1e-9)
-    fixed.status = "optimal" if fixed.mip_gap <= config.mip_rel_gap else "feasible"
+    fixed.status = solving.OPTIMAL if fixed.mip_gap <= config.mip_rel_gap else solving.TIME_LIMIT
     fixed.reason = f"LP relaxation rounded (gap {fixed.mip_gap:.4%})"
     fixed.build_seconds += lp.build_seconds
     fixed.solve_seconds += lp.solve_seconds
@@ -382,35 +384,28 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
         opts["mip_rel_gap"] = float(config.mip_rel_gap)
         if config.mip_heuristic_effort is not None:
             opts["mip_heuristic_effort"] = float(config.mip_heuristic_effort)
-    try:
-        model_seconds = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        prob.solve(solver=config.solver, verbose=config.verbose, **(opts if config.solver == "HIGHS" else {}))
-        wall = time.perf_counter() - t1
-        solve = float(prob.solver_stats.solve_time or wall)
-        build = model_seconds + max(wall - solve, 0.0)  # expression building + CVXPY compilation
-    except cp.error.SolverError as exc:
-        return PlacementResult("error", f"solver failed: {exc}", years, n_arcs=arcs.size,
-                               build_seconds=time.perf_counter() - t0)
+    model_seconds = time.perf_counter() - t0
+    stats = solving.solve_cvxpy(prob, config.solver, build_seconds=model_seconds, verbose=config.verbose,
+                                **(opts if config.solver == "HIGHS" else {}))
+    solve = float(prob.solver_stats.solve_time or stats.solve_seconds) if prob.solver_stats else stats.solve_seconds
+    build = model_seconds + max(stats.solve_seconds - solve, 0.0)  # expression building + CVXPY compilation
     res = PlacementResult("", "", years, n_arcs=arcs.size, build_seconds=build, solve_seconds=solve)
-    if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+    if stats.status == solving.INFEASIBLE:
         total = demand.sum(axis=2).max()
         cap_max = (np.asarray(problem.parking_slots) * max(config.slow_capacity_units, config.fast_capacity_units)).sum()
-        res.status, res.reason = "infeasible", (
+        res.status, res.reason = solving.INFEASIBLE, (
             f"no plan serves the demand: largest yearly demand {total:.6g} vs capacity with every slot "
             f"fast {cap_max:.6g}, or some demand point has no supply point within reach")
         return res
-    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.USER_LIMIT) or prob.value is None:
-        res.status, res.reason = "error", f"solver status {prob.status}"
+    if not stats.has_solution:
+        res.status, res.reason = stats.status, stats.detail
         return res
-    info = prob.solver_stats.extra_stats
-    res.objective = float(prob.value)
-    if fixed_build is None and not relax and info is not None:
-        offset = res.objective - float(info.objective_function_value)
-        res.best_bound = float(info.mip_dual_bound) + offset
-        res.mip_gap = abs(res.objective - res.best_bound) / max(abs(res.objective), 1e-9)
-    res.status = "optimal" if (res.mip_gap is None or res.mip_gap <= config.mip_rel_gap + 1e-9) else "feasible"
-    res.reason = "" if res.status == "optimal" else f"stopped at gap {res.mip_gap:.4%} ({prob.status})"
+    res.objective = stats.objective
+    if fixed_build is None and not relax and stats.bound is not None:
+        res.best_bound, res.mip_gap = stats.bound, stats.gap
+    gap_met = res.mip_gap is None or res.mip_gap <= config.mip_rel_gap + 1e-9
+    res.status = solving.OPTIMAL if gap_met else solving.TIME_LIMIT
+    res.reason = "" if gap_met else f"stopped at gap {res.mip_gap:.4%} ({prob.status})"
 
     if relax:
         res.relaxed_build = (np.asarray(slow.value, float), np.asarray(fast.value, float))
