@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from evcharge_pipeline.assets import swap as swap_assets
 from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.swap.sample import section_toml, write_sample_swap
+from evcharge_pipeline.swap.study import SENSITIVITY_KEYS, parse_scenario
 
 REQUIRED_FILES = {
     "boundary": "boundary.geojson",
@@ -132,9 +133,9 @@ def test_sensitivity_partitions_write_their_rows(tmp_path):
 
 
 def test_partition_keys_cover_the_four_dimensions():
-    keys = swap_assets.SENSITIVITY_KEYS
+    keys = SENSITIVITY_KEYS
     assert len(keys) <= 36 and len(set(keys)) == len(keys)
-    assert {swap_assets.parse_scenario(k)[0] for k in keys} == {
+    assert {parse_scenario(k)[0] for k in keys} == {
         "vehicles_scale", "swaps_per_vehicle_day", "charging_hours", "service_level"}
 
 

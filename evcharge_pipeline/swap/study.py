@@ -11,12 +11,12 @@ from scipy import stats
 from evcharge_pipeline.swap.analytic import (
     HOURS_PER_DAY,
     TimeGrid,
+    max_level_for,
     pipeline_mean_profile,
     required_level,
     service_table,
-    max_level_for,
 )
-from evcharge_pipeline.swap.inputs import SwapFleetConfig, SwapInputs
+from evcharge_pipeline.swap.inputs import SwapFleetConfig, SwapInputs, with_overrides
 from evcharge_pipeline.swap.milp import DAYS_PER_YEAR, SwapNetworkConfig, SwapNetworkPlan, solve_network
 from evcharge_pipeline.swap.simulation import (
     PlanToSimulate,
@@ -195,3 +195,61 @@ def run_study(inputs: SwapInputs, fleet: SwapFleetConfig | None = None, network:
         base["cost_optimal_spare_batteries"] = int(best["spare_batteries"])
     summary = pd.DataFrame([base])
     return SwapStudy(plan, result, naive_result, summary, stations, hubs, hourly, comparison, curve_frame)
+
+
+# sensitivity partitions: "<parameter>=<value>", grouped by parameter so that --partition-range spans one dimension
+SENSITIVITY_VALUES: dict[str, list[float]] = {
+    "vehicles_scale": [1.0, 1.5, 2.0, 3.0, 4.0],  # fleet expansion: multiple of the region's fleet
+    "swaps_per_vehicle_day": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+    "charging_hours": [1.0, 1.5, 2.0, 3.0, 4.0, 5.0],
+    "service_level": [0.9, 0.95, 0.98, 0.99, 0.995],
+}
+SENSITIVITY_KEYS = [f"{name}={value:g}" for name, values in SENSITIVITY_VALUES.items() for value in values]
+
+
+def parse_scenario(key: str) -> tuple[str, float]:
+    """Split a sensitivity key `<parameter>=<value>`."""
+    name, _, value = key.partition("=")
+    if name not in SENSITIVITY_VALUES:
+        raise ValueError(f"unknown sensitivity partition {key!r}")
+    return name, float(value)
+
+
+SENSITIVITY_COLUMNS = {
+    "parameter": "string", "value": "float64", "status": "string", "reason": "string",
+    "vehicles": "float64", "swaps_per_vehicle_day": "float64", "charging_hours": "float64", "service_level": "float64",
+    "station_id": "string", "hub_id": "string", "spare_batteries": "float64", "station_fill_rate": "float64",
+    "station_sim_fill_rate": "float64", "hub_charging_ports": "float64",
+    "hubs_open": "float64", "total_charging_ports": "float64", "total_spare_batteries": "float64",
+    "total_batteries": "float64", "pooled_spare_batteries": "float64", "total_cost_cad": "float64",
+    "sim_fill_rate": "float64", "sim_fill_rate_ci_low": "float64", "sim_meets_target": "boolean",
+}
+
+
+def sensitivity_rows(inputs: SwapInputs, key: str, sim: SimulationConfig) -> pd.DataFrame:
+    """One scenario: the plan re-optimised with one parameter changed, a row per station."""
+    name, value = parse_scenario(key)
+    overrides = {"vehicles": max(1, int(round(inputs.fleet.vehicles * value)))} if name == "vehicles_scale" else {name: value}
+    fleet, network = with_overrides(inputs, **overrides)
+    study = run_study(inputs, fleet=fleet, network=network, sim=sim, compare_naive=False, curve=False)
+    s = study.summary.iloc[0]
+    common = {"parameter": name, "value": value, "status": str(s["status"]), "reason": str(s.get("reason") or ""),
+              "vehicles": fleet.vehicles, "swaps_per_vehicle_day": fleet.swaps_per_vehicle_day,
+              "charging_hours": network.charging_hours, "service_level": network.service_level}
+    for col in ("hubs_open", "pooled_spare_batteries", "total_cost_cad", "sim_fill_rate", "sim_fill_rate_ci_low",
+                "sim_meets_target", "total_batteries"):
+        common[col] = s.get(col, np.nan)
+    common["total_charging_ports"] = s.get("charging_ports", np.nan)
+    common["total_spare_batteries"] = s.get("spare_batteries", np.nan)
+    if "spare_batteries" in study.stations:
+        ports = study.hubs.set_index("hub_id")["charging_ports"]
+        frame = pd.DataFrame({
+            "station_id": study.stations["station_id"], "hub_id": study.stations["hub_id"],
+            "spare_batteries": study.stations["spare_batteries"], "station_fill_rate": study.stations["fill_rate"],
+            "station_sim_fill_rate": study.stations.get("sim_fill_rate", np.nan),
+            "hub_charging_ports": study.stations["hub_id"].map(ports).to_numpy(),
+        }).assign(**common)
+    else:
+        frame = pd.DataFrame([common])
+    frame = frame.reindex(columns=list(SENSITIVITY_COLUMNS))
+    return frame.astype(SENSITIVITY_COLUMNS)
