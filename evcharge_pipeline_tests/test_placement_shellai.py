@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evcharge_pipeline.benchmarks import shellai
-from evcharge_pipeline.placement import evaluator, shellai_io
+from evcharge_pipeline.placement import evaluator, shellai_case, shellai_io
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "shellai_2022"
 PUBLISHED_BEST_2018 = 2_276_577.0
@@ -82,7 +82,7 @@ def _require_shared():
 
 def test_reference_case_reaches_the_published_best(tmp_path):
     _require_shared()
-    summary = shellai.run(SHARED, tmp_path, years=[2018], true_demand=True, log=lambda *_: None)
+    summary = shellai_case.run(SHARED, tmp_path, years=[2018], true_demand=True, log=lambda *_: None)
     assert summary["valid"], summary["violations"]
     assert summary["status"] == "optimal" and summary["mip_gap"] <= 1e-4
     # the all-pairs LP bound proves the gap for the unrestricted problem too
@@ -95,7 +95,7 @@ def test_reference_case_reaches_the_published_best(tmp_path):
 @pytest.mark.slow
 def test_backtest_2018_scored_on_the_truth(tmp_path):
     _require_shared()
-    summary = shellai.run(SHARED, tmp_path, years=[2018], history_until=2017, log=lambda *_: None)
+    summary = shellai_case.run(SHARED, tmp_path, years=[2018], history_until=2017, log=lambda *_: None)
     assert summary["valid"]
     (year,) = summary["per_year"]
     assert year["cost_demand_mismatch"] > 0
@@ -105,7 +105,7 @@ def test_backtest_2018_scored_on_the_truth(tmp_path):
 @pytest.mark.slow
 def test_joint_2019_2020_plan_is_valid(tmp_path):
     _require_shared()
-    summary = shellai.run(SHARED, tmp_path, log=lambda *_: None)
+    summary = shellai_case.run(SHARED, tmp_path, log=lambda *_: None)
     assert summary["valid"] and summary["years"] == [2019, 2020]
     plans, _ = check_written(tmp_path, SHARED)
     assert (plans[1].slow >= plans[0].slow).all()

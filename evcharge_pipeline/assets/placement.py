@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 from evcharge_pipeline.assets.common import markdown_table, problems_check
 from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
-from evcharge_pipeline.placement import regional
+from evcharge_pipeline.placement import regional, shellai_case
 from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.warehouse import read_table, replace_table
 
@@ -177,8 +177,6 @@ class ShellaiBenchmarkConfig(Config):
                    "(plan.shellai_benchmark); skipped when no data folder is configured.")
 def shellai_benchmark(context: AssetExecutionContext, config: ShellaiBenchmarkConfig, warehouse: DuckDBResource,
                       reports: ReportsResource) -> MaterializeResult:
-    from evcharge_pipeline.benchmarks import shellai
-
     data_dir = config.data_dir or os.environ.get("EVCHARGE_SHELLAI_DIR", "")
     if not data_dir or not Path(data_dir).is_dir():
         reason = "no Shell.ai data folder (set EVCHARGE_SHELLAI_DIR or the data_dir config)"
@@ -195,7 +193,7 @@ def shellai_benchmark(context: AssetExecutionContext, config: ShellaiBenchmarkCo
         if case not in cases:
             raise ValueError(f"unknown Shell.ai case {case!r}; choose from {sorted(cases)}")
         out = reports.path_for(f"shellai_{case}")
-        summary = shellai.run(Path(data_dir), out, nearest=config.nearest, mip_gap=config.mip_gap,
+        summary = shellai_case.run(Path(data_dir), out, nearest=config.nearest, mip_gap=config.mip_gap,
                               log=context.log.info, **cases[case])
         for year in summary.get("per_year", []):
             rows.append({"case": case, "status": summary["status"], "reason": "", "valid": summary["valid"],
