@@ -84,3 +84,18 @@ def load_region(folder: str | Path) -> RegionBundle:
         if bundle.require(section).get("format") != "openchargemap_api":  # a live pull has no file
             bundle.source_path(section)
     return bundle
+
+
+def section_toml(section: dict, name: str) -> str:
+    """One region.toml section as TOML text (`[name]` and one `key = value` line per entry), to append to a bundle."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    return f"[{name}]\n" + "".join(f"{key} = {value(v)}\n" for key, v in section.items())

@@ -25,7 +25,8 @@ from evcharge_pipeline.charging.sample import write_sample_sessions
 from evcharge_pipeline.demand import build_demand_points
 from evcharge_pipeline.geometry import project, unproject, utm_crs_for
 from evcharge_pipeline.placement.regional import generate_sample_demand_history
-from evcharge_pipeline.swap.sample import section_toml, write_sample_swap
+from evcharge_pipeline.region import section_toml
+from evcharge_pipeline.swap.sample import write_sample_swap
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from dagster import materialize
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline.assets import swap as swap_assets
+from evcharge_pipeline.region import section_toml
 from evcharge_pipeline.resources import RegionResource, ReportsResource
-from evcharge_pipeline.swap.sample import section_toml, write_sample_swap
+from evcharge_pipeline.swap.sample import write_sample_swap
 from evcharge_pipeline.swap.study import SENSITIVITY_KEYS, parse_scenario
 
 REQUIRED_FILES = {
@@ -32,7 +33,7 @@ def make_region(folder: Path, with_swap: bool = True, **swap_overrides) -> Path:
     if with_swap:
         section = write_sample_swap(folder, seed=11)
         section.update(swap_overrides)
-        lines.append(section_toml(section))
+        lines.append(section_toml(section, "swap"))
     (folder / "region.toml").write_text("\n".join(lines) + "\n")
     return folder
 

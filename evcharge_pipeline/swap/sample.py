@@ -103,18 +103,3 @@ def write_sample_swap(folder: Path, seed: int = 7, center: tuple[float, float] =
         "transport_cost_cad_per_battery_hour": 0.5,
         "planning_years": 5.0,
     }
-
-
-def section_toml(section: dict, name: str = "swap") -> str:
-    """The section as TOML text (`[swap]` and one `key = value` line per entry), to append to region.toml."""
-
-    def value(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return repr(v)
-
-    return f"[{name}]\n" + "".join(f"{key} = {value(v)}\n" for key, v in section.items())
