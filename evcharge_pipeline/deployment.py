@@ -15,7 +15,7 @@ and `EVCHARGE_K8S_IMAGE` (k8s). Broker URLs are read by Dagster from the environ
 (`{"env": ...}` config), so credentials in them never end up in run configuration or logs.
 
 Every asset that opens the DuckDB warehouse runs in the `warehouse` pool. A DuckDB file has one
-writer, so the instance limits that pool to one step at a time (see `deploy/dagster.yaml`): parallel
+writer, so the instance limits that pool to one step at a time (see `deploy/local/dagster.yaml`): parallel
 runs queue for the pool instead of failing on the file lock.
 """
 

@@ -1,7 +1,7 @@
 """Deterministic generator of the bundled sample region: a synthetic mid-size city in real file formats.
 
     python -m evcharge_pipeline.sample_region --out data/sample_region [--seed 42] [--areas 30]
-        [--population 250000] [--stations 150] [--candidates 300] [--stops 400]
+        [--population 250000] [--stations 150] [--candidates 300] [--transit-stops 400]
 
 Boundary and areas are GeoJSON, EV counts follow the Ontario "EVs by FSA" CSV (with suppressed blanks),
 population is a census-style CSV, stations are an OpenChargeMap API v3 `/poi` JSON response, candidate
