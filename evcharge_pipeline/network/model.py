@@ -56,11 +56,17 @@ class BuiltModel:
     objective_kind: str
     constraint_groups: dict[str, list] = field(default_factory=dict)
     objective_scale: float = 1.0            # the problem's objective is this multiple of the documented one
+    coverage: str = "exact"                 # "exact" coverage variables, or "projected" (Benders master)
 
 
-def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "plan") -> BuiltModel:
+def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "plan",
+                coverage: str = "exact", clusters: np.ndarray | None = None) -> BuiltModel:
     """objective: 'plan' (the weighted objective), 'min_capex' (cheapest plan meeting every kept
-    constraint, budgets dropped) or 'feasibility' (zero objective)."""
+    constraint, budgets dropped) or 'feasibility' (zero objective).
+
+    coverage: 'exact' has a coverage variable per demand group and phase; 'projected' replaces them by one
+    variable per cluster of groups (`clusters`: cluster index per group), level and phase, bounded by the
+    cluster's weight and by the cuts a Benders loop adds (`network.benders`): the Benders master problem."""
     started = time.perf_counter()
     T, n, e = config.phases, inputs.n_sites, inputs.n_existing
     c = n - e
@@ -173,39 +179,19 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     rows2 = np.flatnonzero(np.diff(inputs.a_l2.indptr) > 0)
     rows3 = np.flatnonzero(np.diff(inputs.a_l3.indptr) > 0)
     rows_any = np.flatnonzero(np.diff(inputs.a_any.indptr) > 0)
-    cov2 = _var((len(rows2), T), bounds=[0, 1])
-    cov3 = _var((len(rows3), T), bounds=[0, 1])
-    u = _var((len(rows_any),), bounds=[0, 1])
-    w = inputs.group_weight
     W = max(inputs.total_weight, 1e-12)
-    if len(rows2):
-        groups["coverage_definition"].append(cov2 <= inputs.a_l2[rows2] @ has_l2)
-    if len(rows3):
-        groups["coverage_definition"].append(cov3 <= inputs.a_l3[rows3] @ has_l3)
-    if len(rows_any):
-        a_any = inputs.a_any[rows_any]
-        nested = (len(rows3) > 0 and config.radius_l3_km >= config.radius_l2_km
-                  and _nested(inputs.a_l3, inputs.a_any))
-        if nested:
-            # The L3 radius is the larger one and every L3 pair is also an "any" pair, so a group is served in the last phase when it is L3-covered
-            # or a site within the larger radius is active without being L3. The rows only need the
-            # non-L3 part of each site (one variable per candidate instead of two); exact because cov3 is
-            # at most its L3 cover and is pushed to it by every objective and target.
-            pos3 = np.full(inputs.n_groups, -1)
-            pos3[rows3] = np.arange(len(rows3))
-            at = pos3[rows_any]
-            pick = sp.csr_matrix((np.ones(int((at >= 0).sum())), (np.flatnonzero(at >= 0), at[at >= 0])),
-                                 shape=(len(rows_any), len(rows3)))
-            groups["coverage_definition"].append(
-                u >= 1 - pick @ cov3[:, T - 1] - a_any @ (has_any - has_l3)[:, T - 1])
-        else:
-            groups["coverage_definition"].append(u >= 1 - a_any @ has_any[:, T - 1])
-    covered2_last = w[rows2] @ cov2[:, T - 1] if len(rows2) else 0.0
-    covered3_last = w[rows3] @ cov3[:, T - 1] if len(rows3) else 0.0
+    rows = {"l2": rows2, "l3": rows3, "any": rows_any}
+    if coverage == "projected":
+        terms = _projected_coverage(inputs, config, rows, has_l2, has_l3, has_any, groups["coverage_definition"],
+                                    clusters)
+    elif coverage == "exact":
+        terms = _exact_coverage(inputs, config, rows, has_l2, has_l3, has_any, groups["coverage_definition"])
+    else:
+        raise ValueError(f"unknown coverage formulation {coverage!r}")
     if config.min_coverage_l2_share > 0 and "coverage_target_l2" not in relax:
-        groups["coverage_target_l2"].append(covered2_last >= config.min_coverage_l2_share * W)
+        groups["coverage_target_l2"].append(terms.covered_last["l2"] >= config.min_coverage_l2_share * W)
     if config.min_coverage_l3_share > 0 and "coverage_target_l3" not in relax:
-        groups["coverage_target_l3"].append(covered3_last >= config.min_coverage_l3_share * W)
+        groups["coverage_target_l3"].append(terms.covered_last["l3"] >= config.min_coverage_l3_share * W)
     req = np.flatnonzero(inputs.dmax_required)
     if len(req) and "max_l3_distance" not in relax:
         groups["max_l3_distance"].append(inputs.a_dmax[req] @ has_l3[:, T - 1] >= 1)
@@ -240,15 +226,7 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
         total_ports = (ports_l1 + ports_l2 + ports_l3)[:, T - 1]
         groups["min_ports_per_area"].append(area_matrix[need] @ total_ports >= inputs.area_min_ports[need])
 
-    disc = config.phase_discount ** np.arange(T)
-    disc = disc / disc.sum()
-    cov_term = 0.0
-    if len(rows2):
-        cov_term = cov_term + (w[rows2] @ cov2 @ disc) / W
-    if len(rows3):
-        cov_term = cov_term + (w[rows3] @ cov3 @ disc) / W
-    unreachable = W - (w[rows_any].sum() if len(rows_any) else 0.0)
-    underserved = ((w[rows_any] @ u if len(rows_any) else 0.0) + unreachable) / W
+    cov_term, underserved = terms.coverage_term, terms.underserved
     opex_by_phase = config.opex_l2_station_cad_per_year * count(alive) + (
         config.opex_l3_station_cad_per_year - config.opex_l2_station_cad_per_year) * count(has_l3)
     opex_total = config.years_per_phase * cp.sum(opex_by_phase)
@@ -271,15 +249,119 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     problem = cp.Problem(goal, constraints)
     return BuiltModel(
         problem=problem,
-        variables={"U": U, "R": R, "Y2": Y2, "Y3": Y3, "P2": P2, "P3": P3, "cov2": cov2, "cov3": cov3, "u": u},
+        variables={"U": U, "R": R, "Y2": Y2, "Y3": Y3, "P2": P2, "P3": P3, **terms.variables},
         expressions={"capex": capex, "has_l2": has_l2, "has_l3": has_l3, "has_any": has_any, "load": load,
                      "coverage_term": cov_term, "underserved": underserved, "opex_total": opex_total},
-        rows={"l2": rows2, "l3": rows3, "any": rows_any, "upgradeable": up_idx},
+        rows={**rows, "upgradeable": up_idx, **terms.rows},
         build_seconds=time.perf_counter() - started,
         objective_kind=objective,
         constraint_groups=groups,
         objective_scale=OBJECTIVE_SCALE if objective == "plan" else 1.0,
+        coverage=coverage,
     )
+
+
+@dataclass
+class CoverageTerms:
+    """The coverage part of the model: last-phase covered weight per level, the objective's coverage and
+    underservice terms, and the variables and row selections it created."""
+
+    covered_last: dict[str, Any]
+    coverage_term: Any
+    underserved: Any
+    variables: dict[str, Any]
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _discount(config: NetworkConfig) -> np.ndarray:
+    disc = config.phase_discount ** np.arange(config.phases)
+    return disc / disc.sum()
+
+
+def _exact_coverage(inputs: NetworkInputs, config: NetworkConfig, rows: dict[str, np.ndarray], has_l2, has_l3,
+                    has_any, definition: list) -> CoverageTerms:
+    """A coverage variable per reachable group and phase, at most the group's active cover."""
+    T = config.phases
+    rows2, rows3, rows_any = rows["l2"], rows["l3"], rows["any"]
+    cov2 = _var((len(rows2), T), bounds=[0, 1])
+    cov3 = _var((len(rows3), T), bounds=[0, 1])
+    u = _var((len(rows_any),), bounds=[0, 1])
+    w = inputs.group_weight
+    W = max(inputs.total_weight, 1e-12)
+    if len(rows2):
+        definition.append(cov2 <= inputs.a_l2[rows2] @ has_l2)
+    if len(rows3):
+        definition.append(cov3 <= inputs.a_l3[rows3] @ has_l3)
+    if len(rows_any):
+        a_any = inputs.a_any[rows_any]
+        nested = (len(rows3) > 0 and config.radius_l3_km >= config.radius_l2_km
+                  and _nested(inputs.a_l3, inputs.a_any))
+        if nested:
+            # The L3 radius is the larger one and every L3 pair is also an "any" pair, so a group is served in
+            # the last phase when it is L3-covered or a site within the larger radius is active without being
+            # L3. The rows only need the non-L3 part of each site (one variable per candidate instead of two);
+            # exact because cov3 is at most its L3 cover and is pushed to it by every objective and target.
+            pos3 = np.full(inputs.n_groups, -1)
+            pos3[rows3] = np.arange(len(rows3))
+            at = pos3[rows_any]
+            pick = sp.csr_matrix((np.ones(int((at >= 0).sum())), (np.flatnonzero(at >= 0), at[at >= 0])),
+                                 shape=(len(rows_any), len(rows3)))
+            definition.append(u >= 1 - pick @ cov3[:, T - 1] - a_any @ (has_any - has_l3)[:, T - 1])
+        else:
+            definition.append(u >= 1 - a_any @ has_any[:, T - 1])
+    disc = _discount(config)
+    cov_term = 0.0
+    if len(rows2):
+        cov_term = cov_term + (w[rows2] @ cov2 @ disc) / W
+    if len(rows3):
+        cov_term = cov_term + (w[rows3] @ cov3 @ disc) / W
+    unreachable = W - (w[rows_any].sum() if len(rows_any) else 0.0)
+    underserved = ((w[rows_any] @ u if len(rows_any) else 0.0) + unreachable) / W
+    return CoverageTerms(
+        covered_last={"l2": w[rows2] @ cov2[:, T - 1] if len(rows2) else 0.0,
+                      "l3": w[rows3] @ cov3[:, T - 1] if len(rows3) else 0.0},
+        coverage_term=cov_term, underserved=underserved, variables={"cov2": cov2, "cov3": cov3, "u": u})
+
+
+def cluster_matrix(clusters: np.ndarray, rows: np.ndarray, n_clusters: int) -> sp.csr_matrix:
+    """clusters x len(rows) indicator of which cluster each selected group belongs to."""
+    return sp.csr_matrix((np.ones(len(rows)), (clusters[rows], np.arange(len(rows)))), shape=(n_clusters, len(rows)))
+
+
+def _projected_coverage(inputs: NetworkInputs, config: NetworkConfig, rows: dict[str, np.ndarray], has_l2, has_l3,
+                        has_any, definition: list, clusters: np.ndarray | None) -> CoverageTerms:
+    """Coverage projected onto the site decisions: per cluster of groups, level and phase a variable
+    theta <= the cluster's reachable weight, linked to the state through `h2, h3, ha` (copies of has_l2,
+    has_l3 and the last phase of has_any, so that cuts address them as columns). Starts with the cut at the
+    empty network (theta <= sum of w_g * cover_g, valid everywhere); `network.benders` adds the rest."""
+    T, n = config.phases, inputs.n_sites
+    if clusters is None:
+        clusters = np.zeros(inputs.n_groups, np.int64)
+    K = int(clusters.max()) + 1 if len(clusters) else 1
+    w = inputs.group_weight
+    W = max(inputs.total_weight, 1e-12)
+    h2 = cp.Variable((n, T), name="h2")
+    h3 = cp.Variable((n, T), name="h3")
+    ha = cp.Variable(n, name="ha")
+    definition += [h2 == has_l2, h3 == has_l3, ha == has_any[:, T - 1]]
+    out: dict[str, Any] = {}
+    for key, matrix, h, width in (("l2", inputs.a_l2, h2, T), ("l3", inputs.a_l3, h3, T), ("any", inputs.a_any, ha, 0)):
+        sel = rows[key]
+        C = cluster_matrix(clusters, sel, K)
+        cap = C @ w[sel]
+        theta = cp.Variable((K, width) if width else K, name=f"theta_{key}", nonneg=True)
+        definition.append(theta <= (cap[:, None] @ np.ones((1, width))) if width else theta <= cap)
+        if len(sel):
+            definition.append(theta <= (C @ sp.diags(w[sel]) @ matrix[sel]) @ h)
+        out[key] = theta
+    disc = _discount(config)
+    cov_term = (cp.sum(out["l2"] @ disc) + cp.sum(out["l3"] @ disc)) / W
+    underserved = (W - cp.sum(out["any"])) / W
+    return CoverageTerms(
+        covered_last={"l2": cp.sum(out["l2"][:, T - 1]), "l3": cp.sum(out["l3"][:, T - 1])},
+        coverage_term=cov_term, underserved=underserved,
+        variables={"theta_l2": out["l2"], "theta_l3": out["l3"], "theta_any": out["any"], "h2": h2, "h3": h3, "ha": ha},
+        rows={"clusters": clusters})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -331,6 +413,9 @@ def assign_decisions(model: BuiltModel, inputs: NetworkInputs, config: NetworkCo
         v["P3"].value = d.ports_l3.astype(float)
     ex = model.expressions
     has_l2, has_l3, has_any = ex["has_l2"].value, ex["has_l3"].value, ex["has_any"].value
+    if model.coverage == "projected":
+        _assign_projected(model, inputs, config, has_l2, has_l3, has_any)
+        return
     if isinstance(v["cov2"], cp.Variable):
         v["cov2"].value = np.minimum(1.0, inputs.a_l2[model.rows["l2"]] @ has_l2)
     if isinstance(v["cov3"], cp.Variable):
@@ -339,3 +424,16 @@ def assign_decisions(model: BuiltModel, inputs: NetworkInputs, config: NetworkCo
         v["u"].value = np.maximum(0.0, 1.0 - inputs.a_any[model.rows["any"]] @ has_any[:, T - 1])
 
 
+def _assign_projected(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, has_l2, has_l3, has_any) -> None:
+    """Master-problem values for a plan: state copies, and per cluster its true covered weight."""
+    T = config.phases
+    v = model.variables
+    v["h2"].value, v["h3"].value, v["ha"].value = has_l2, has_l3, has_any[:, T - 1]
+    clusters = model.rows["clusters"]
+    K = v["theta_any"].shape[0]
+    w = inputs.group_weight
+    for key, matrix, h in (("l2", inputs.a_l2, has_l2), ("l3", inputs.a_l3, has_l3), ("any", inputs.a_any, has_any[:, T - 1])):
+        sel = model.rows[key]
+        covered = np.minimum(1.0, matrix[sel] @ h)
+        v[f"theta_{key}"].value = cluster_matrix(clusters, sel, K) @ (w[sel][:, None] * covered if h.ndim == 2
+                                                                      else w[sel] * covered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -94,19 +95,72 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
                        verbose, model.objective_scale, start_values, options=dict(config.highs_options))
 
 
-def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: float, threads: int | None = None,
-                verbose: bool = False, objective_scale: float = 1.0,
-                start_values: dict | None = None, options: dict | None = None,
-                relax_integrality: bool = False) -> SolveOutcome:
-    """Solve a CVXPY MILP with HiGHS on CVXPY's canonical data: warm start from `start_values`
-    (variable -> array), relative gap and time limit, and the best bound reported back."""
+@dataclass
+class HighsProblem:
+    """A CVXPY problem loaded into HiGHS (`highspy.Highs`) once, so that rows can be added and the model
+    re-solved without recompiling; maps CVXPY variables to HiGHS columns and the HiGHS objective back to
+    the documented one."""
+
+    highs: Any
+    columns: dict[int, int]
+    integer_columns: list[int]
+    maximise: bool
+    objective_scale: float
+
+    def col(self, var: cp.Variable) -> int:
+        return self.columns[var.id]
+
+    def slice(self, var: cp.Variable) -> np.ndarray:
+        """Column indices of a variable's entries, in CVXPY's (Fortran) order, shaped like the variable."""
+        start = self.columns[var.id]
+        return (start + np.arange(var.size)).reshape(var.shape, order="F")
+
+    def objective(self, raw: float) -> float:
+        return (-raw if self.maximise else raw) / self.objective_scale
+
+    def raw(self, objective: float) -> float:
+        """A documented objective value in HiGHS's (minimised, scaled) units."""
+        return (-objective if self.maximise else objective) * self.objective_scale
+
+    def set_values(self, x: np.ndarray, variables: list) -> None:
+        for var in variables:
+            if isinstance(var, cp.Variable):
+                var.value = x[self.slice(var)]
+
+    def set_start(self, x0: np.ndarray) -> bool:
+        import highspy as hp
+
+        sol = hp.HighsSolution()
+        sol.col_value = list(x0)
+        sol.value_valid = True
+        return self.highs.setSolution(sol) != hp.HighsStatus.kError
+
+    def set_integrality(self, integer: bool) -> None:
+        import highspy as hp
+
+        if not self.integer_columns:
+            return
+        kind = hp.HighsVarType.kInteger if integer else hp.HighsVarType.kContinuous
+        cols = np.asarray(self.integer_columns, dtype=np.int32)
+        self.highs.changeColsIntegrality(len(cols), cols, np.full(len(cols), kind))
+
+    def start_vector(self, start_values: dict) -> np.ndarray:
+        x0 = np.zeros(self.highs.getNumCol())
+        for var, value in start_values.items():
+            x0[self.slice(var).ravel(order="F")] = np.asarray(value, float).ravel(order="F")
+        return x0
+
+
+def highs_problem(problem: cp.Problem, limit: float, mip_gap: float, threads: int | None = None,
+                  verbose: bool = False, objective_scale: float = 1.0, options: dict | None = None,
+                  relax_integrality: bool = False) -> HighsProblem:
+    """Load a CVXPY (MI)LP into HiGHS from CVXPY's canonical data."""
     import highspy as hp
     from cvxpy import settings as s
     from cvxpy.reductions.solvers.conic_solvers.conic_solver import dims_to_solver_dict
 
     maximise = isinstance(problem.objective, cp.Maximize)
     data, _chain, _inverse = problem.get_problem_data(cp.HIGHS)
-    user_vars = [v for v in variables if isinstance(v, cp.Variable)]
     saved = {v: v.value for v in problem.variables()}
     for var in problem.variables():
         var.value = np.zeros(var.shape)
@@ -138,11 +192,10 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
     if bools:
         lower[bools] = np.maximum(lower[bools], 0)
         upper[bools] = np.minimum(upper[bools], 1)
-    if relax_integrality:
-        bools, ints = [], []
-    if bools or ints:
+    integer_columns = bools + ints
+    if integer_columns and not relax_integrality:
         integrality = np.full(lp.num_col_, hp.HighsVarType.kContinuous)
-        integrality[bools + ints] = hp.HighsVarType.kInteger
+        integrality[integer_columns] = hp.HighsVarType.kInteger
         lp.integrality_ = list(integrality)
     lp.col_lower_, lp.col_upper_ = lower, upper
 
@@ -156,18 +209,22 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
     for name, value in (options or {}).items():
         h.setOptionValue(name, value)
     h.passModel(hmodel)
+    return HighsProblem(h, dict(data[s.PARAM_PROB].var_id_to_col), integer_columns, maximise, objective_scale)
 
-    columns = data[s.PARAM_PROB].var_id_to_col
+
+def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: float, threads: int | None = None,
+                verbose: bool = False, objective_scale: float = 1.0,
+                start_values: dict | None = None, options: dict | None = None,
+                relax_integrality: bool = False) -> SolveOutcome:
+    """Solve a CVXPY MILP with HiGHS on CVXPY's canonical data: warm start from `start_values`
+    (variable -> array), relative gap and time limit, and the best bound reported back."""
+    hprob = highs_problem(problem, limit, mip_gap, threads, verbose, objective_scale, options, relax_integrality)
+    h = hprob.highs
+    user_vars = [v for v in variables if isinstance(v, cp.Variable)]
+    integer = bool(hprob.integer_columns) and not relax_integrality
     warm_started = False
-    if start_values and all(v.id in columns for v in user_vars):
-        x0 = np.zeros(lp.num_col_)
-        for var in user_vars:
-            start = columns[var.id]
-            x0[start:start + var.size] = np.asarray(start_values[var], float).ravel(order="F")
-        sol = hp.HighsSolution()
-        sol.col_value = list(x0)
-        sol.value_valid = True
-        warm_started = h.setSolution(sol) != hp.HighsStatus.kError
+    if start_values and all(v.id in hprob.columns for v in user_vars):
+        warm_started = hprob.set_start(hprob.start_vector(start_values))
 
     started = time.perf_counter()
     h.run()
@@ -176,17 +233,13 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
     status = _HIGHS_STATUS.get(status_name, "error")
     info = h.getInfo()
     solution = h.getSolution()
-    has_primal = bool(info.primal_solution_status == 2) if bools or ints else status == "optimal"
+    has_primal = bool(info.primal_solution_status == 2) if integer else status == "optimal"
     if status == "time_limit" and not has_primal:
         status = "time_limit_no_solution"
     objective = bound = None
     if status in FEASIBLE:
-        x = np.array(solution.col_value)
-        for var in user_vars:
-            start = columns[var.id]
-            var.value = x[start:start + var.size].reshape(var.shape, order="F")
-        sign = (-1.0 if maximise else 1.0) / objective_scale
-        objective = sign * float(info.objective_function_value)
-        bound = sign * float(info.mip_dual_bound) if (bools or ints) else objective
+        hprob.set_values(np.array(solution.col_value), user_vars)
+        objective = hprob.objective(float(info.objective_function_value))
+        bound = hprob.objective(float(info.mip_dual_bound)) if integer else objective
     return SolveOutcome(status, objective, bound, _relative_gap(objective, bound), elapsed, warm_started, "HIGHS",
                         f"HiGHS {status_name}")
