@@ -190,6 +190,7 @@ def generate(out: Path, spec: SampleRegionSpec = SampleRegionSpec()) -> dict[str
     points = build_demand_points(city, zones, spec.as_of).points
     generate_sample_demand_history(points, seed=spec.seed).to_csv(out / "demand_history.csv", index=False)
     sections = {
+        "households": _write_households(out, codes, people, centroid_distance / (spec.radius_km * 1000), spec.seed),
         "demand_history": {"path": "demand_history.csv", "id_field": "demand_id"},
         "swap": write_sample_swap(out, center=(spec.center_lat, spec.center_lon)),
         "charging_sessions": write_sample_sessions(out),
@@ -200,6 +201,29 @@ def generate(out: Path, spec: SampleRegionSpec = SampleRegionSpec()) -> dict[str
     return {"areas": len(codes), "population": int(people.sum()), "evs": int(ev["Total EV"][: len(codes)].sum()),
             "stations": spec.stations, "ports": int(ports.sum()), "candidates": spec.candidates,
             "transit_stops": int(inside.sum())}
+
+
+def _write_households(out: Path, codes: list[str], people: np.ndarray, distance: np.ndarray, seed: int) -> dict:
+    """Census-Profile-style dwellings by type and median household income per area (its own random stream, so
+    the other files do not change): more apartments and lower incomes towards the centre; the smallest area's
+    income is suppressed (blank), as StatCan does."""
+    rng = np.random.default_rng(seed + 11)
+    occupied = np.round(people / rng.uniform(2.3, 2.7, len(people)) / 5).astype(int) * 5
+    apartments = np.clip(0.65 * np.exp(-distance / 0.45) + rng.normal(0, 0.04, len(people)), 0.02, 0.85)
+    attached = np.clip(0.22 + rng.normal(0, 0.05, len(people)), 0.05, 0.4) * (1 - apartments)
+    mix = np.column_stack([
+        (1 - apartments - attached) * 0.96, attached * 0.35, attached * 0.63, apartments * 0.12,
+        apartments * 0.48, apartments * 0.40, attached * 0.02, (1 - apartments - attached) * 0.04])
+    counts = np.round(occupied[:, None] * mix / 5).astype(int) * 5
+    income = np.round((55_000 + 70_000 * np.clip(distance, 0, 1.2) * rng.lognormal(0, 0.15, len(people))) / 100) * 100
+    frame = pd.DataFrame(counts, columns=["single_detached", "semi_detached", "row_house", "apt_duplex", "apt_lt5",
+                                          "apt_5plus", "other_single_attached", "movable"])
+    frame.insert(0, "occupied_by_type_total", counts.sum(axis=1))
+    frame.insert(0, "fsa", codes)
+    frame["median_income"] = income.astype(int).astype(str)
+    frame.loc[int(np.argmin(people)), "median_income"] = ""
+    frame.to_csv(out / "households.csv", index=False)
+    return {"path": "households.csv", "id_field": "fsa", "median_income_field": "median_income"}
 
 
 REGION_TOML = """\
