@@ -9,8 +9,10 @@ from pathlib import Path
 
 import duckdb
 from dagster import DagsterInstance
+from dagster._core.utils import make_new_run_id
 
 from evcharge_pipeline import settings
+from evcharge_pipeline.recovery import failing_run_on_signals
 from evcharge_pipeline.warehouse import table_row_counts
 
 
@@ -20,8 +22,10 @@ def run_main_job() -> int:
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)  # the instance keeps run history here, shared with `make dev`
-    with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("main_job").execute_in_process(instance=instance, raise_on_error=False)
+    run_id = make_new_run_id()
+    with DagsterInstance.get() as instance, failing_run_on_signals(instance, run_id):  # Ctrl-C/SIGTERM: run failed, exit
+        result = defs.resolve_job_def("main_job").execute_in_process(instance=instance, raise_on_error=False,
+                                                                      run_id=run_id)
     checks = [event.event_specific_data for event in result.all_events
               if event.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"\nRegion:     {settings.region_dir()}")

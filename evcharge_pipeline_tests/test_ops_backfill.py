@@ -79,10 +79,11 @@ def wait_for_runs(instance: DagsterInstance, count: int, timeout_s: float = 900)
 
 
 @pytest.mark.slow
-def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partition_once(tmp_path: Path):
+def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partition_once(tmp_path: Path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(LOCAL_INSTANCE_YAML, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance's event-log storage lives under DAGSTER_HOME
     warehouse = tmp_path / "warehouse.duckdb"
     workspace = write_workspace(tmp_path)
     env = ops_env(home, warehouse)

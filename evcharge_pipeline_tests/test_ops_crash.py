@@ -145,8 +145,9 @@ def test_sigkill_inside_the_write_keeps_previous_rows(tmp_path: Path, mode: str,
 
 
 @pytest.mark.slow
-def test_sigkilled_materialization_keeps_the_partition_and_a_rerun_completes(tmp_path: Path):
-    """The same through Dagster: `dagster asset materialize` of one partition, killed mid-write."""
+def test_sigkilled_materialization_keeps_the_partition_and_the_same_command_then_succeeds(tmp_path: Path, monkeypatch):
+    """The same through Dagster: `dagster asset materialize` of one partition, killed mid-write, then the
+    very same command again, with nobody terminating the killed run or freeing its pool slot."""
     database = tmp_path / "warehouse.duckdb"
     resources = {"warehouse": DuckDBResource(database=str(database))}
     for key in workload.PARTITION_KEYS[:2]:
@@ -156,34 +157,77 @@ def test_sigkilled_materialization_keeps_the_partition_and_a_rerun_completes(tmp
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     signal_file = tmp_path / "signal"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVCHARGE_", "OPS_WORKLOAD_", "DAGSTER_"))}
     env.update({"DAGSTER_HOME": str(home), "EVCHARGE_DUCKDB_PATH": str(database), "EVCHARGE_EXECUTOR": "multiprocess",
-                "OPS_WORKLOAD_ROWS": str(BIG_ROWS), "OPS_WORKLOAD_PAUSE_BEFORE_COMMIT": str(signal_file),
-                "PYTHONPATH": str(PROJECT_ROOT)})
-    run = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-f", workload.__file__,
-         "--select", "ops_workload", "--partition", workload.PARTITION_KEYS[1]],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
+                "OPS_WORKLOAD_ROWS": str(BIG_ROWS), "PYTHONPATH": str(PROJECT_ROOT)})
+    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-f", workload.__file__,
+               "--select", "ops_workload", "--partition", workload.PARTITION_KEYS[1]]
+    run = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**env, "OPS_WORKLOAD_PAUSE_BEFORE_COMMIT": str(signal_file)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     kill_when(signal_file, run, 0.0)
 
     with duckdb.connect(str(database), read_only=True) as con:
         after = read_table(con, workload.TABLE)
     pd.testing.assert_frame_equal(sort(after), sort(before))
-    # the killed run still holds its warehouse pool slot until it is ended and its slots are freed
-    # (what the run monitor does for ended runs, see free_slots_after_run_end_seconds)
-    with DagsterInstance.from_config(str(home)) as instance:
+    with DagsterInstance.get() as instance:
         (killed,) = instance.get_runs()
-        assert killed.status == DagsterRunStatus.STARTED
+        assert killed.status == DagsterRunStatus.STARTED   # nobody has told the instance yet
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 1
-        instance.report_run_canceled(killed, message="worker killed")
-        instance.event_log_storage.free_concurrency_slots_for_run(killed.run_id)
+
+    # the same command again, unaided: its blocked step frees the dead run's slot and proceeds
+    rerun = subprocess.run(command, cwd=PROJECT_ROOT, env={**env, "OPS_WORKLOAD_ROWS": "1000"},
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    with DagsterInstance.get() as instance:
+        runs = {r.run_id: r for r in instance.get_runs()}
+        assert runs[killed.run_id].status == DagsterRunStatus.FAILURE
+        assert sorted(r.status.value for r in runs.values()) == ["FAILURE", "SUCCESS"]
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 0
-    # the re-run of the killed partition completes and leaves its rows exactly once
-    assert materialize([workload.ops_workload], partition_key=workload.PARTITION_KEYS[1], resources=resources).success
     with duckdb.connect(str(database), read_only=True) as con:
         final = read_table(con, workload.TABLE)
     assert final.groupby("partition_key").size().to_dict() == {k: 1000 for k in workload.PARTITION_KEYS[:2]}
     assert not final.duplicated(["partition_key", "row_index"]).any()
+
+
+@pytest.mark.slow
+def test_a_run_waiting_for_the_warehouse_slot_sleeps(tmp_path: Path, monkeypatch):
+    """A run whose step waits for the pool slot (held by a live process) uses little CPU."""
+    import psutil  # noqa: PLC0415
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    from dagster._core.storage.dagster_run import DagsterRun  # noqa: PLC0415
+    from dagster._core.utils import make_new_run_id  # noqa: PLC0415
+
+    with DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+        holder = make_new_run_id()
+        instance.add_run(DagsterRun(job_name="holder", run_id=holder, status=DagsterRunStatus.STARTED))
+        # held by this (live) test process
+        assert instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, holder, "hold").is_claimed
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVCHARGE_", "OPS_WORKLOAD_", "DAGSTER_"))}
+    env.update({"DAGSTER_HOME": str(home), "EVCHARGE_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+                "EVCHARGE_EXECUTOR": "multiprocess", "PYTHONPATH": str(PROJECT_ROOT)})
+    waiting = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-f", workload.__file__,
+         "--select", "ops_workload", "--partition", workload.PARTITION_KEYS[0]],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        with DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 300
+            while instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).pending_step_count == 0:
+                assert waiting.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        process = psutil.Process(waiting.pid)
+        cpu_before, wall_before = sum(process.cpu_times()[:2]), time.monotonic()
+        time.sleep(10)
+        cpu_share = (sum(process.cpu_times()[:2]) - cpu_before) / (time.monotonic() - wall_before)
+        print(f"waiting run: {cpu_share:.1%} of a core")
+        assert cpu_share < 0.25   # a busy wait takes a whole core
+    finally:
+        os.killpg(waiting.pid, signal.SIGKILL)
+        waiting.wait(timeout=60)

@@ -111,10 +111,14 @@ def test_instance_configs_limit_the_warehouse_pool(name: str, tmp_path: Path, mo
     config = yaml.safe_load(source.read_text())
     assert config["concurrency"]["pools"]["default_limit"] == 1
     if name == "postgres":
-        assert config["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+        assert config["event_log_storage"]["config"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+        assert config["event_log_storage"]["class"] == "RecoveringPostgresEventLogStorage"
         return  # loaded against a real server in test_ops_postgres
     shutil.copy(source, tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the event-log storage's default folder
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         pools = instance.get_concurrency_config().pool_config
         assert pools.default_pool_limit == 1 and pools.pool_granularity.value == "op"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert type(instance.event_log_storage).__name__ == "RecoveringSqliteEventLogStorage"
+        assert Path(instance.event_log_storage._base_dir) == tmp_path / "history" / "runs"

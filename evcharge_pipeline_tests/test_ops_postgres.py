@@ -94,7 +94,7 @@ def postgres_instance(postgres_server, tmp_path: Path, monkeypatch):
 def test_materialization_on_the_postgres_instance_is_read_back(postgres_instance: Path, resources: dict):
     with DagsterInstance.from_config(str(postgres_instance)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.event_log_storage).__name__ == "RecoveringPostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         result = materialize([region_boundary], instance=instance, resources=resources)
         assert result.success
