@@ -100,3 +100,52 @@ def swapped_coordinate_rows(frame: pd.DataFrame, boundary: shapely.Geometry, tol
     inside_when_swapped = np.zeros(len(frame), dtype=bool)
     inside_when_swapped[plausible] = ~outside_mask(swapped[plausible], boundary, 0.0)
     return np.flatnonzero(far & inside_when_swapped)
+
+
+DEFAULT_MIN_AREA_MATCH_SHARE = 0.95   # share of the areas a per-area table must match
+MAX_IDS_IN_MESSAGE = 20
+
+
+class DataCheckError(ValueError):
+    """Data that a plan depends on is unusable; the message says what and names the ids."""
+
+
+def truncated_list(values: list, limit: int = MAX_IDS_IN_MESSAGE) -> str:
+    """`[a, b, ...]` with at most `limit` entries, then how many more."""
+    shown = ", ".join(repr(v) for v in values[:limit])
+    more = f", ... and {len(values) - limit} more" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def require_area_match(area_ids: pd.Series, tables: dict[str, pd.Series],
+                       min_share: float = DEFAULT_MIN_AREA_MATCH_SHARE) -> dict[str, list[str]]:
+    """Every per-area table must hold at least `min_share` of the areas' ids (ids already normalised
+    by `sources.common.normalize_area_id`); otherwise a `DataCheckError` names the unmatched ids.
+    Returns the unmatched area ids per table (the few that may be missing)."""
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be in [0, 1], got {min_share}")
+    areas = pd.Index(area_ids.astype(str).unique())
+    if areas.empty:
+        raise DataCheckError("there are no areas to match")
+    unmatched = {}
+    for name, ids in tables.items():
+        missing = sorted(areas.difference(pd.Index(ids.astype(str))))
+        share = 1.0 - len(missing) / len(areas)
+        if share < min_share:
+            unknown = sorted(pd.Index(ids.astype(str)).difference(areas))
+            raise DataCheckError(
+                f"{name} matches {len(areas) - len(missing)} of {len(areas)} areas ({share:.1%}, below the "
+                f"required {min_share:.0%}); areas without a row: {truncated_list(missing)}; ids in {name} that "
+                f"are no area: {truncated_list(unknown)} (ids are compared trimmed, case-insensitive, NFC)")
+        unmatched[name] = missing
+    return unmatched
+
+
+def require_demand(points: pd.DataFrame) -> None:
+    """Zero demand is never a result: no demand points, or no population or no EVs in them, is an error."""
+    if points.empty:
+        raise DataCheckError("no demand points: the areas do not overlap the boundary")
+    for column in ("population", "ev_count"):
+        total = float(points[column].sum())
+        if not np.isfinite(total) or total <= 0:
+            raise DataCheckError(f"total {column} of the demand points is {total}: there is no demand to plan for")

@@ -41,7 +41,7 @@ def _staged(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> 
             yield view
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)   # the original error (e.g. "No space left on device") is what is raised
             raise
     finally:
         con.unregister(view)
@@ -53,6 +53,37 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
     with _staged(con, table, frame) as view:
         con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {view}")
     return len(frame)
+
+
+def replace_tables(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+    """Replace several tables in ONE transaction (all or none): tables that are read together."""
+    targets = {table: qualified(table) for table in frames}
+    for table in frames:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{_schema(table)}"')
+    views = {table: f"_incoming_{i}_{abs(hash((table, id(frame))))}" for i, (table, frame) in enumerate(frames.items())}
+    for table, view in views.items():
+        con.register(view, frames[table])
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table, view in views.items():
+                con.execute(f"CREATE OR REPLACE TABLE {targets[table]} AS SELECT * FROM {view}")
+            con.execute("COMMIT")
+        except BaseException:
+            _rollback(con)
+            raise
+    finally:
+        for view in views.values():
+            con.unregister(view)
+    return {table: len(frame) for table, frame in frames.items()}
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, without letting a failed ROLLBACK ('no transaction is active') hide the original error."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
 
 
 def replace_partition(

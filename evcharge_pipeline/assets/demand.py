@@ -20,7 +20,7 @@ from evcharge_pipeline.assets.ingest import (
 from evcharge_pipeline.resources import RegionResource
 from evcharge_pipeline.sources.bundle import ev_as_of
 from evcharge_pipeline.demand import CoverageConfig, DemandConfig, baseline_coverage, build_demand_points, coverage_pairs
-from evcharge_pipeline.warehouse import read_table, replace_table
+from evcharge_pipeline.warehouse import read_table, replace_table, replace_tables
 
 DERIVED = "demand"
 
@@ -29,6 +29,8 @@ class DemandPointsConfig(Config):
     cell_size_m: float = DemandConfig.cell_size_m                          # grid cell side
     ev_growth_rate_per_year: float = DemandConfig.ev_growth_rate_per_year  # EV fleet growth for ev_weight
     horizon_year: int = DemandConfig.horizon_year                          # year ev_weight is projected to
+    # share of the areas the EV and population tables must match (else the run fails naming the ids)
+    min_area_match_share: float = validation.DEFAULT_MIN_AREA_MATCH_SHARE
 
 
 class CoveragePairsConfig(Config):
@@ -37,8 +39,12 @@ class CoveragePairsConfig(Config):
     radius_l3_km: float = CoverageConfig.radius_l3_km     # baseline summary: L3 radius
 
 
-def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.DataFrame) -> tuple[gpd.GeoDataFrame, dict]:
-    """Join EV counts and population onto the area polygons; areas missing from a table count 0 and are listed."""
+def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.DataFrame,
+                    min_match_share: float = validation.DEFAULT_MIN_AREA_MATCH_SHARE) -> tuple[gpd.GeoDataFrame, dict]:
+    """Join EV counts and population onto the area polygons; a table matching less than `min_match_share`
+    of the areas raises (naming the ids); the few areas missing from a table count 0 and are listed."""
+    validation.require_area_match(area_polygons["area_id"], {"raw.ev_ownership": evs["area_id"],
+                                                             "raw.population": people["area_id"]}, min_match_share)
     joined = (area_polygons[["area_id", "geometry_wkt"]]
               .merge(evs[["area_id", "ev_count"]], on="area_id", how="left")
               .merge(people[["area_id", "population"]], on="area_id", how="left"))
@@ -59,14 +65,16 @@ def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
     with warehouse.get_connection() as con:
         boundary = gpd.GeoDataFrame(geometry=[stored_boundary(con)], crs="EPSG:4326")
         zones, missing = area_statistics(read_table(con, "raw.areas"), read_table(con, "raw.ev_ownership"),
-                                         read_table(con, "raw.population"))
+                                         read_table(con, "raw.population"), config.min_area_match_share)
     for label, ids in missing.items():
         if ids:
             context.log.warning(f"{len(ids)} {label.replace('_', ' ')} (counted as 0): {ids}")
-    result = build_demand_points(boundary, zones, ev_as_of(region.bundle()), DemandConfig(**config.model_dump()))
+    result = build_demand_points(boundary, zones, ev_as_of(region.bundle()),
+                                 DemandConfig(**config.model_dump(exclude={"min_area_match_share"})))
+    validation.require_demand(result.points)   # before writing: the previous tables stay
     with warehouse.get_connection() as con:
-        replace_table(con, "core.area_totals", result.areas)
-        rows = replace_table(con, "core.demand_points", result.points)
+        rows = replace_tables(con, {"core.area_totals": result.areas,   # one transaction: read together
+                                    "core.demand_points": result.points})["core.demand_points"]
     points, totals = result.points, result.areas
     return MaterializeResult(metadata={
         "table": "core.demand_points",

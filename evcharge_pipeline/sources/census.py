@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from evcharge_pipeline.region import InputError
-from evcharge_pipeline.sources.common import check_unique, numeric_column, read_csv
+from evcharge_pipeline.sources.common import check_unique, normalize_area_ids, numeric_column, read_csv
 
 ONTARIO_FSA_COLUMNS = ["FSA", "BEV", "PHEV", "Total EV"]
 
@@ -28,7 +28,7 @@ def read_ontario_fsa_csv(path: str | Path) -> EvOwnership:
     BEV + PHEV; when it is given it must not be below them.
     """
     raw = read_csv(path, ONTARIO_FSA_COLUMNS)
-    raw["FSA"] = raw["FSA"].str.strip().str.upper()
+    raw["FSA"] = normalize_area_ids(raw["FSA"])
     empty_id = raw["FSA"].eq("")
     if empty_id.any():
         raise InputError(path, "blank FSA", row=int(empty_id.to_numpy().nonzero()[0][0]) + 2, field="FSA")
@@ -48,7 +48,7 @@ def read_population_csv(path: str | Path, id_field: str, population_field: str,
     """Population (and dwellings) per area from a CSV with configurable column names."""
     required = [id_field, population_field] + ([dwellings_field] if dwellings_field else [])
     raw = read_csv(path, required)
-    ids = raw[id_field].str.strip().str.upper()
+    ids = normalize_area_ids(raw[id_field])
     check_unique(ids, path, id_field)
     frame = pd.DataFrame({
         "area_id": ids,

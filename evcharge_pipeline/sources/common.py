@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,6 +12,18 @@ import numpy as np
 import pandas as pd
 
 from evcharge_pipeline.region import InputError
+
+def normalize_area_id(value: object) -> str:
+    """The one rule for area ids in every source (areas GeoJSON, EV and population CSVs, households):
+    Unicode NFC, surrounding whitespace trimmed, upper case (so matching is case-insensitive).
+    `' Montréal-Nord'` (with a decomposed é) and `'MONTRÉAL-NORD'` are the same id."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(value)).strip().upper())
+
+
+def normalize_area_ids(values: pd.Series) -> pd.Series:
+    """`normalize_area_id` over a column (ids are read as text)."""
+    return values.astype(str).map(normalize_area_id)
+
 
 # A CSV data row's number in error messages is its line in the file (the header is line 1).
 CSV_FIRST_DATA_LINE = 2

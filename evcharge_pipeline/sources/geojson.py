@@ -10,7 +10,7 @@ from shapely.geometry import shape
 from shapely.validation import make_valid
 
 from evcharge_pipeline.region import InputError
-from evcharge_pipeline.sources.common import read_json
+from evcharge_pipeline.sources.common import normalize_area_ids, read_json
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
 
@@ -83,8 +83,16 @@ def read_boundary(path: str | Path) -> gpd.GeoDataFrame:
 
 
 def read_areas(path: str | Path, id_field: str) -> gpd.GeoDataFrame:
-    """Reporting areas (FSAs, census tracts...) with `area_id` from `id_field`."""
+    """Reporting areas (FSAs, census tracts...) with `area_id` from `id_field`, normalised by
+    `normalize_area_id` (ids that differ only in case, spacing or Unicode form are duplicates)."""
     features = read_features(path, POLYGONAL, id_field=id_field)
+    ids = normalize_area_ids(features[id_field])
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        i = int(duplicated.to_numpy().nonzero()[0][0])
+        raise InputError(path, f"duplicate id {ids.iloc[i]!r} (ids are compared trimmed, case-insensitive, NFC)",
+                         row=i, field=id_field)
+    features[id_field] = ids
     return gpd.GeoDataFrame({"area_id": features[id_field]}, geometry=features.geometry, crs="EPSG:4326")
 
 
