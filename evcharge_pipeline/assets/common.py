@@ -7,13 +7,14 @@ import pandas as pd
 import shapely
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
+from evcharge_pipeline.escaping import markdown_safe_frame
 from evcharge_pipeline.sources.bundle import Provenance
 from evcharge_pipeline.sources.common import with_provenance
 from evcharge_pipeline.warehouse import read_table, replace_table
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 20) -> MetadataValue:
-    shown = frame.head(max_rows)
+    shown = markdown_safe_frame(frame.head(max_rows))   # user-supplied text cannot break the table
     suffix = f"\n\n… {len(frame) - max_rows} more rows" if len(frame) > max_rows else ""
     return MetadataValue.md(shown.to_markdown(index=False, floatfmt=".4g") + suffix)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evcharge_pipeline.escaping import html_text
+
 ACTION_STYLE = {
     "keep": ("#6c757d", "Existing (kept)"),
     "upgrade_l3": ("#d63384", "Upgraded to L3"),
@@ -47,13 +49,13 @@ def plan_map(plan: pd.DataFrame, demand: pd.DataFrame, path: Path, radius_l2_km:
         layer = folium.FeatureGroup(name=label)
         for site_id, row in final[final["final_action"] == key].iterrows():
             phase = "" if pd.isna(row["phase"]) else f"phase {int(row['phase'])}<br>"
-            popup = (f"<b>{site_id}</b> {row.get('name', '')}<br>{label}<br>{phase}"
+            popup = (f"<b>{html_text(site_id)}</b> {html_text(row.get('name', ''))}<br>{label}<br>{phase}"
                      f"L2 ports {int(row['l2_ports_after'])}, L3 ports {int(row['l3_ports_after'])}")
             folium.CircleMarker([row["lat"], row["lon"]], radius=7 if key != "keep" else 4, color=colour,
                                 fill=True, fill_opacity=0.9, popup=folium.Popup(popup, max_width=260)).add_to(layer)
         layer.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(f"<title>{title}</title>"))
+    fmap.get_root().html.add_child(folium.Element(f"<title>{html_text(title)}</title>"))
     path.parent.mkdir(parents=True, exist_ok=True)
     fmap.save(str(path))
     return path
