@@ -54,12 +54,10 @@ class RegionBundle:
         return value
 
     def resolve(self, relative_path: str, section: str | None = None) -> Path:
-        """Path of a file named in the bundle; a clear error when it does not exist."""
-        path = (self.root / relative_path).resolve()
-        if not path.is_file():
-            field = f"{section}.path" if section else "path"
-            raise InputError(self.toml_path, f"names a file that does not exist: {relative_path}", field=field)
-        return path
+        """Path of a file named in the bundle; a clear error when it does not exist or lies outside the
+        bundle folder (unless region.toml sets `allow_external_paths = true`)."""
+        field = f"{section}.path" if section else "path"
+        return bundle_file(self.root, relative_path, field, bool(self.config.get("allow_external_paths") is True))
 
     def source_path(self, section: str) -> Path:
         """The existing file named by `path` in a section (required sections raise when absent)."""
@@ -67,6 +65,32 @@ class RegionBundle:
         if "path" not in config:
             raise InputError(self.toml_path, f"[{section}] has no 'path'", field=f"{section}.path")
         return self.resolve(str(config["path"]), section)
+
+
+def bundle_file(root: Path, relative_path: str, field: str, allow_external: bool = False) -> Path:
+    """The existing file `relative_path` names inside the bundle folder `root`.
+
+    Absolute paths, `..` and symbolic links that lead outside `root` are refused unless `allow_external`
+    (region.toml's top-level `allow_external_paths = true`): a bundle from elsewhere cannot make the
+    pipeline read, and echo into errors, files such as `../../secret.env`."""
+    root = Path(root).resolve()
+    toml_path = root / "region.toml"
+    path = (root / str(relative_path)).resolve()
+    if not allow_external and not path.is_relative_to(root):
+        raise InputError(toml_path, f"names a file outside the bundle folder: {str(relative_path)[:200]!r} "
+                         "(set allow_external_paths = true in region.toml to allow it)", field=field)
+    if not path.is_file():
+        raise InputError(toml_path, f"names a file that does not exist: {str(relative_path)[:200]}", field=field)
+    return path
+
+
+def allows_external_paths(root: Path) -> bool:
+    """Whether the bundle in `root` sets `allow_external_paths = true` in its region.toml."""
+    try:
+        config = tomllib.loads((Path(root) / "region.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return config.get("allow_external_paths") is True
 
 
 def load_region(folder: str | Path) -> RegionBundle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,6 +13,26 @@ import numpy as np
 import pandas as pd
 
 from evcharge_pipeline.region import InputError
+
+_PLAIN_COLUMN = re.compile(r"^[\w .()/%#+-]{1,40}$")
+MAX_COLUMNS_IN_MESSAGE = 12
+
+
+def quoted_columns(columns) -> str:
+    """Column names for an error message: at most 12, and a name that does not look like a column name
+    (too long, or with characters such as `=` that a data or secrets line has) is not echoed."""
+    names = [str(c) for c in columns]
+    shown = [repr(n) if _PLAIN_COLUMN.match(n) else f"<{len(n)}-character text, not shown>"
+             for n in names[:MAX_COLUMNS_IN_MESSAGE]]
+    more = f", ... and {len(names) - MAX_COLUMNS_IN_MESSAGE} more" if len(names) > MAX_COLUMNS_IN_MESSAGE else ""
+    return "[" + ", ".join(shown) + more + "]"
+
+
+def short_value(value: object, limit: int = 40) -> str:
+    """A data cell for an error message, truncated."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
 
 def normalize_area_id(value: object) -> str:
     """The one rule for area ids in every source (areas GeoJSON, EV and population CSVs, households):
@@ -67,7 +88,7 @@ def read_csv(path: str | Path, required: list[str], **kwargs) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise InputError(path, f"missing column(s) {missing}; found {list(frame.columns)}", field=missing[0])
+        raise InputError(path, f"missing column(s) {missing}; found {quoted_columns(frame.columns)}", field=missing[0])
     if frame.empty:
         raise InputError(path, "file has a header but no data rows")
     return frame
@@ -91,7 +112,8 @@ def numeric_column(
         bad |= blank
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(path, f"cannot parse {frame[column].iloc[i]!r} as a number", row=i + row_offset, field=column)
+        raise InputError(path, f"cannot parse {short_value(frame[column].iloc[i])} as a number", row=i + row_offset,
+                         field=column)
     if minimum is not None:
         below = values < minimum
         if below.any():

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evcharge_pipeline.region import InputError
+from evcharge_pipeline.region import InputError, allows_external_paths, bundle_file
 from evcharge_pipeline.sources.common import read_csv, sha256_of
 from evcharge_pipeline.swap.analytic import (
     Dispersion,
@@ -279,10 +279,7 @@ def load_swap_inputs(root: Path, section: dict[str, Any]) -> SwapInputs:
     def resolve(key: str) -> Path:
         if key not in section:
             raise InputError(toml_path, f"[swap] has no '{key}'", field=f"swap.{key}")
-        path = (root / str(section[key])).resolve()
-        if not path.is_file():
-            raise InputError(toml_path, f"names a file that does not exist: {section[key]}", field=f"swap.{key}")
-        return path
+        return bundle_file(root, str(section[key]), f"swap.{key}", allows_external_paths(root))  # inside the bundle
 
     stations_path, hubs_path = resolve("stations"), resolve("hubs")
     stations = load_stations(stations_path)
