@@ -42,9 +42,33 @@ def station_problems(stations: pd.DataFrame, boundary: shapely.Geometry, toleran
         "invalid_coordinates": invalid_coordinates(stations),
         f"outside_boundary_by_{tolerance_km:g}_km": outside_boundary(stations, boundary, tolerance_km),
         "ports_below_1": int((stations["ports"] < 1).sum()),
+        **_level_port_problems(stations),
         "unknown_level": int((~stations["level"].isin(KNOWN_LEVELS)).sum()),
         "duplicate_site_id": duplicate_keys(stations, ["site_id"]),
     }
+
+
+MAX_PORTS_PER_STATION = 1000
+
+
+def _level_port_problems(stations: pd.DataFrame) -> dict[str, int]:
+    levels = [c for c in ("ports_l1", "ports_l2", "ports_l3") if c in stations.columns]
+    if not levels:
+        return {}
+    per_level = stations[levels]
+    return {
+        "negative_level_ports": int((per_level < 0).any(axis=1).sum()),
+        f"ports_above_{MAX_PORTS_PER_STATION}": int((stations["ports"] > MAX_PORTS_PER_STATION).sum()),
+        "level_ports_not_summing_to_ports": int((per_level.sum(axis=1) != stations["ports"]).sum()),
+    }
+
+
+def refuse_problems(table: str, problems: dict[str, int], rules: list[str] | None = None) -> None:
+    """Raise `DataCheckError` when any of `rules` (default: all) has violations: used *before* a table is
+    written, so the previous good table stays and nothing downstream reads the bad one."""
+    bad = {rule: n for rule, n in problems.items() if n and (rules is None or rule in rules)}
+    if bad:
+        raise DataCheckError(f"{table} refused, previous table kept: " + ", ".join(f"{r} = {n}" for r, n in bad.items()))
 
 
 def point_problems(points: pd.DataFrame, key: str, boundary: shapely.Geometry, tolerance_km: float) -> dict[str, int]:

@@ -66,3 +66,60 @@ def test_unparsable_cells_are_truncated(tmp_path: Path):
     with pytest.raises(InputError) as error:
         numeric_column(frame, "pop", path)
     assert len(str(error.value)) < 300 and "row 2" in str(error.value)
+
+
+def _poi(**connections_and_points):
+    return {"ID": 1, "AddressInfo": {"Latitude": 43.45, "Longitude": -80.49, "Title": "x"},
+            **connections_and_points}
+
+
+@pytest.mark.parametrize("poi, field", [
+    (_poi(Connections=[{"LevelID": 2, "Quantity": 2}, {"LevelID": 3, "Quantity": -2}]), "Connections[1].Quantity"),
+    (_poi(Connections=[{"LevelID": 2, "Quantity": 10**19}]), "Connections[0].Quantity"),
+    (_poi(Connections=[{"LevelID": 2, "Quantity": "many"}]), "Connections[0].Quantity"),
+    (_poi(Connections=[{"LevelID": 2, "Quantity": 1.5}]), "Connections[0].Quantity"),
+    (_poi(Connections=[{"LevelID": 3, "PowerKW": "fast"}]), "Connections[0].PowerKW"),
+    (_poi(Connections=[{"LevelID": 2}], NumberOfPoints=-3), "NumberOfPoints"),
+    (_poi(Connections="none"), "Connections"),
+])
+def test_ocm_connector_quantities_must_be_sane_counts(poi: dict, field: str):
+    from evcharge_pipeline.sources.stations import parse_openchargemap_pois
+
+    with pytest.raises(InputError, match=r"row 0, field '" + field.replace("[", r"\[").replace("]", r"\]")):
+        parse_openchargemap_pois([poi], "ocm.json")
+
+
+def test_ocm_ports_are_never_negative():
+    from evcharge_pipeline.sources.stations import parse_openchargemap_pois
+
+    table = parse_openchargemap_pois([_poi(Connections=[{"LevelID": 2, "Quantity": 0}, {"LevelID": 3}])], "ocm.json")
+    frame = table.frame if hasattr(table, "frame") else table
+    ports = frame[["ports", "ports_l1", "ports_l2", "ports_l3"]]
+    assert (ports >= 0).all().all() and int(frame["ports"].iloc[0]) == 2
+
+
+def test_a_station_moved_far_away_is_refused_and_the_previous_table_kept(resources: dict, sample_region: Path,
+                                                                         warehouse_path: Path):
+    import gc
+    import json
+
+    import duckdb
+    from dagster import materialize
+
+    from evcharge_pipeline.assets import ingest
+
+    selection = [ingest.region_boundary, ingest.charging_stations]
+    assert materialize(selection, resources=resources).success
+    with duckdb.connect(str(warehouse_path)) as con:
+        before = con.execute("SELECT count(*), max(lat) FROM raw.charging_stations").fetchone()
+    pois = json.loads((sample_region / "stations_ocm.json").read_text())
+    pois[3]["AddressInfo"]["Latitude"], pois[3]["AddressInfo"]["Longitude"] = 35.68, 139.69   # Tokyo
+    (sample_region / "stations_ocm.json").write_text(json.dumps(pois))
+    result = materialize(selection, resources=resources, raise_on_error=False)
+    assert not result.success
+    message = "\n".join(e.event_specific_data.error.to_string() for e in result.all_events if e.is_step_failure)
+    assert "raw.charging_stations refused" in message and "outside_boundary_by_2_km = 1" in message
+    del result
+    gc.collect()
+    with duckdb.connect(str(warehouse_path)) as con:
+        assert con.execute("SELECT count(*), max(lat) FROM raw.charging_stations").fetchone() == before

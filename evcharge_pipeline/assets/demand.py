@@ -123,7 +123,7 @@ def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBReso
                                        **{f"{r.level}_ev_share": r.ev_share for r in summary.itertuples()}})
 
 
-@asset_check(pool="warehouse", asset=demand_points, additional_deps=[region_boundary],
+@asset_check(pool="warehouse", asset=demand_points, additional_deps=[region_boundary], blocking=True,
              description="Unique ids, inside the boundary, population and EV totals conserved from the areas.")
 def demand_points_conserve_totals(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:

@@ -18,7 +18,7 @@ from evcharge_pipeline.assets.common import problems_check, stored_boundary, wri
 from evcharge_pipeline.resources import RegionResource
 from evcharge_pipeline.sources import bundle as sources
 from evcharge_pipeline.sources.candidates import DEFAULT_GRID_SPACING_M
-from evcharge_pipeline.warehouse import read_table
+from evcharge_pipeline.warehouse import read_table, table_exists
 
 INGEST = "ingest"
 
@@ -86,6 +86,12 @@ def charging_stations(context: AssetExecutionContext, region: RegionResource,
     frame = table.frame
     by_level = frame.groupby("level").agg(stations=("site_id", "size"), ports=("ports", "sum")).reset_index()
     with warehouse.get_connection() as con:
+        # blocking before the write: bad coordinates or ports keep the previous table (plans read it)
+        boundary = stored_boundary(con) if table_exists(con, "raw.region_boundary") else None
+        if boundary is not None:
+            validation.refuse_problems("raw.charging_stations", validation.station_problems(frame, boundary),
+                                       [rule for rule in validation.station_problems(frame.head(0), boundary)
+                                        if rule not in ("unknown_level", "duplicate_site_id")])
         metadata = write_raw(con, "raw.charging_stations", frame, origin)
     return MaterializeResult(metadata={**metadata, "unknown_level_counted_as_l2": table.unknown_level_as_l2,
                                        "total_ports": int(frame["ports"].sum()),
@@ -158,7 +164,7 @@ def population_valid(warehouse: DuckDBResource):
     return problems_check(validation.area_statistic_problems(frame, ["population"]))
 
 
-@asset_check(pool="warehouse", asset=charging_stations, additional_deps=[region_boundary],
+@asset_check(pool="warehouse", asset=charging_stations, additional_deps=[region_boundary], blocking=True,
              description="Valid coordinates within 2 km of the boundary, ports >= 1, known levels, unique ids.")
 def stations_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.charging_stations")

@@ -96,6 +96,33 @@ def _connection_level(connection: dict) -> str | None:
     return None
 
 
+MAX_PORTS_PER_STATION = 1000   # beyond any real site; larger counts are data errors
+MAX_POWER_KW = 1000.0
+
+
+def _number(value, source, row: int, field: str) -> float:
+    if isinstance(value, bool):
+        raise InputError(source, "is a boolean, not a number", row=row, field=field)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(source, f"{type(value).__name__} value is not a number", row=row, field=field) from None
+    if not np.isfinite(number):
+        raise InputError(source, f"{number} is not a finite number", row=row, field=field)
+    return number
+
+
+def _whole(value, source, row: int, field: str, default, minimum: int = 1) -> int | None:
+    """A whole count in [minimum, MAX_PORTS_PER_STATION]; absent (None, 0 for Quantity) gives `default`."""
+    if value is None or (minimum == 1 and value == 0 and not isinstance(value, bool)):
+        return default
+    number = _number(value, source, row, field)
+    if number % 1 != 0 or not minimum <= number <= MAX_PORTS_PER_STATION:
+        raise InputError(source, f"{number:g} is not a whole number in [{minimum}, {MAX_PORTS_PER_STATION}]",
+                         row=row, field=field)
+    return int(number) or default
+
+
 def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
     """OpenChargeMap API v3 `/poi` output (a JSON list of POIs, verbose or compact)."""
     if not isinstance(pois, list):
@@ -115,17 +142,25 @@ def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
         connections = poi.get("Connections") or []
         levels = {"L1": 0, "L2": 0, "L3": 0}
         powers, named = [], []
-        for connection in connections:
-            level = _connection_level(connection or {})
-            quantity = connection.get("Quantity") or 1
+        if not isinstance(connections, list):
+            raise InputError(source, "Connections is not a list", row=index, field="Connections")
+        for c, connection in enumerate(connections):
+            if not isinstance(connection, dict):
+                raise InputError(source, "connection is not an object", row=index, field=f"Connections[{c}]")
+            level = _connection_level(connection)
+            quantity = _whole(connection.get("Quantity"), source, index, f"Connections[{c}].Quantity", default=1)
             if level:
-                levels[level] += int(quantity)
+                levels[level] += quantity
                 named.append(level)
             if connection.get("PowerKW") is not None:
-                powers.append(float(connection["PowerKW"]))
-        declared = poi.get("NumberOfPoints")
+                power = _number(connection["PowerKW"], source, index, f"Connections[{c}].PowerKW")
+                if not 0 <= power <= MAX_POWER_KW:
+                    raise InputError(source, f"PowerKW {power} is outside [0, {MAX_POWER_KW}]", row=index,
+                                     field=f"Connections[{c}].PowerKW")
+                powers.append(power)
+        declared = _whole(poi.get("NumberOfPoints"), source, index, "NumberOfPoints", default=None, minimum=0)
         counted = sum(levels.values())
-        ports = int(declared) if declared else max(counted, len(connections), 1)
+        ports = declared if declared else max(counted, len(connections), 1)
         if ports < 1:
             raise InputError(source, f"NumberOfPoints {declared} is below 1", row=index, field="NumberOfPoints")
         level = max(named) if named else None
