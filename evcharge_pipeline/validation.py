@@ -173,3 +173,16 @@ def require_demand(points: pd.DataFrame) -> None:
         total = float(points[column].sum())
         if not np.isfinite(total) or total <= 0:
             raise DataCheckError(f"total {column} of the demand points is {total}: there is no demand to plan for")
+
+
+def check_range(name: str, value: float, *, minimum: float | None = None, maximum: float | None = None,
+                exclusive_minimum: bool = False) -> float:
+    """A config number checked for finiteness and range; `ValueError` names the field, its value and
+    the allowed range. For pydantic `field_validator`s and plain dataclasses' `__post_init__` alike."""
+    number = float(value)
+    low_ok = minimum is None or (number > minimum if exclusive_minimum else number >= minimum)
+    if not np.isfinite(number) or not low_ok or (maximum is not None and number > maximum):
+        low = "" if minimum is None else ("> " if exclusive_minimum else ">= ") + f"{minimum:g}"
+        high = "" if maximum is None else f"<= {maximum:g}"
+        raise ValueError(f"{name} = {value!r} must be a finite number {' and '.join(p for p in (low, high) if p)}")
+    return value

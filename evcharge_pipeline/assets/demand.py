@@ -4,8 +4,9 @@
 import geopandas as gpd
 import pandas as pd
 import shapely
-from dagster import AssetExecutionContext, Config, MaterializeResult, asset, asset_check
+from dagster import AssetCheckExecutionContext, AssetExecutionContext, Config, MaterializeResult, asset, asset_check
 from dagster_duckdb import DuckDBResource
+from pydantic import field_validator
 
 from evcharge_pipeline import validation
 from evcharge_pipeline.assets.common import markdown_table, problems_check, stored_boundary
@@ -32,11 +33,36 @@ class DemandPointsConfig(Config):
     # share of the areas the EV and population tables must match (else the run fails naming the ids)
     min_area_match_share: float = validation.DEFAULT_MIN_AREA_MATCH_SHARE
 
+    @field_validator("cell_size_m")
+    @classmethod
+    def _cell(cls, v: float) -> float:
+        return validation.check_range("cell_size_m", v, minimum=10.0, maximum=100_000.0)
+
+    @field_validator("ev_growth_rate_per_year")
+    @classmethod
+    def _growth(cls, v: float) -> float:
+        return validation.check_range("ev_growth_rate_per_year", v, minimum=0.0, maximum=10.0)
+
+    @field_validator("horizon_year")
+    @classmethod
+    def _year(cls, v: int) -> int:
+        return int(validation.check_range("horizon_year", v, minimum=2000, maximum=2100))
+
+    @field_validator("min_area_match_share")
+    @classmethod
+    def _share(cls, v: float) -> float:
+        return validation.check_range("min_area_match_share", v, minimum=0.0, maximum=1.0)
+
 
 class CoveragePairsConfig(Config):
     max_radius_km: float = CoverageConfig.max_radius_km   # largest radius any model uses
     radius_l2_km: float = CoverageConfig.radius_l2_km     # baseline summary: L2 radius
     radius_l3_km: float = CoverageConfig.radius_l3_km     # baseline summary: L3 radius
+
+    @field_validator("max_radius_km", "radius_l2_km", "radius_l3_km")
+    @classmethod
+    def _radius(cls, v: float, info) -> float:
+        return validation.check_range(info.field_name, v, minimum=0.0, maximum=500.0, exclusive_minimum=True)
 
 
 def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.DataFrame,
@@ -139,13 +165,18 @@ def demand_points_conserve_totals(warehouse: DuckDBResource):
 
 @asset_check(pool="warehouse", asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
              description="Unique pairs within the radius that reference known demand points and sites.")
-def coverage_pairs_consistent(config: CoveragePairsConfig, warehouse: DuckDBResource):
+def coverage_pairs_consistent(context: AssetCheckExecutionContext, config: CoveragePairsConfig, warehouse: DuckDBResource):
+    # the radius the coverage asset actually used (its metadata), not this check's own default config
+    event = context.instance.get_latest_materialization_event(coverage.key)
+    used = event.asset_materialization.metadata.get("max_radius_km") if event and event.asset_materialization else None
+    max_radius_km = float(used.value) if used is not None else config.max_radius_km
     with warehouse.get_connection() as con:
         pairs = read_table(con, "core.coverage")
         demand_ids = read_table(con, "core.demand_points")["demand_id"]
         site_ids = pd.concat([read_table(con, "raw.charging_stations")["site_id"],
                               read_table(con, "raw.candidate_sites")["site_id"]])
-    return problems_check(validation.coverage_problems(pairs, demand_ids, site_ids, config.max_radius_km))
+    return problems_check(validation.coverage_problems(pairs, demand_ids, site_ids, max_radius_km),
+                          max_radius_km_checked=max_radius_km)
 
 
 @asset_check(pool="warehouse", asset=baseline_coverage_summary, description="Coverage shares lie in [0, 1].")
