@@ -101,7 +101,13 @@ def _to_utc(values: pd.Series, tz: ZoneInfo) -> pd.Series:
     return out
 
 
-def validate_sessions(frame: pd.DataFrame, file: str, row_numbers: pd.Series | None = None) -> SessionLog:
+# Longer sessions (a departure in 2126) are skipped and counted. 14 days, not 7: the real ACN Caltech
+# March 2019 export holds a genuine 214 h (8.9-day) session.
+MAX_SESSION_HOURS = 14 * 24.0
+
+
+def validate_sessions(frame: pd.DataFrame, file: str, row_numbers: pd.Series | None = None,
+                      max_session_hours: float = MAX_SESSION_HOURS) -> SessionLog:
     """Check a frame in the common schema; invalid rows go to ``skipped`` with file, row and field.
 
     Rules: arrival/departure present, departure after arrival, energy and power present and
@@ -123,6 +129,8 @@ def validate_sessions(frame: pd.DataFrame, file: str, row_numbers: pd.Series | N
     reject(frame["arrival"].isna(), "arrival", "missing or unparseable arrival time")
     reject(frame["departure"].isna(), "departure", "missing or unparseable departure time")
     reject(frame["departure"] <= frame["arrival"], "departure", "departure not after arrival")
+    reject((frame["departure"] - frame["arrival"]) > pd.Timedelta(hours=max_session_hours), "departure",
+           f"session longer than the maximum of {max_session_hours:g} h")
     reject(frame["energy_kwh"].isna(), "energy_kwh", "missing energy")
     reject(frame["energy_kwh"] < 0, "energy_kwh", "negative energy")
     reject(~(frame["max_power_kw"] > 0), "max_power_kw", "missing or non-positive max power")
