@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install postgres-server run test test-fast dev sample-region benchmark-coverage clean
+.PHONY: install services postgres-server run test test-fast dev sample-region benchmark-coverage clean
 
 $(BIN)/dagster: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +18,25 @@ install: $(BIN)/dagster
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/local/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-# PostgreSQL server binaries for the Postgres-instance test (skipped with a reason when unavailable).
-postgres-server:
+# System services the operations tests use: PostgreSQL server binaries (Postgres-instance test) and
+# redis-server (Celery broker for scale-out tests). Installed with apt when run as root; otherwise the
+# tests that need them skip with the reason. Run explicitly (CI does: .ci/run); `make test` never runs apt.
+services:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    (apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }); } || \
 	  echo "PostgreSQL binaries not installed: the Postgres instance test will skip"
+	@command -v redis-server >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }); } || \
+	  echo "redis-server not installed: the Celery scale-out test will skip"
+
+postgres-server: services
 
 run: install
 	$(BIN)/python -m evcharge_pipeline.cli run
 
-test: install postgres-server
+test: install
 	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: install
