@@ -31,6 +31,16 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
     lon = np.r_[st["lon"], cand["lon"]]
     level = np.array(list(st["level"]) + [None] * c, dtype=object)
     base = np.r_[st["ports"], np.zeros(c)].astype(int)
+    # ports per level, read here independently of the model: a per-level split when the row has one
+    split = np.zeros((n, 3), int)
+    for k, lv in enumerate(("L1", "L2", "L3")):
+        col = f"ports_{lv.lower()}"
+        split[:e, k] = st[col].fillna(0).astype(int) if col in st else 0
+    no_split = np.r_[split[:e].sum(axis=1) == 0, np.zeros(c, bool)]
+    for k, lv in enumerate(("L1", "L2", "L3")):
+        split[no_split, k] = np.where(level[no_split] == lv, base[no_split], 0)
+    had2 = (split[:, 1] > 0) | (level == "L2")
+    had3 = (split[:, 2] > 0) | (level == "L3")
     dem = inst.demand.reset_index(drop=True)
     weight = (dem["ev_count"] if cfg.coverage_weight == "ev" else dem["population"]).to_numpy()
     W = weight.sum()
@@ -42,13 +52,13 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
     nearest = np.where(np.isfinite(dist).any(axis=0), np.argmin(dist, axis=0), -1)
     area = np.array([dem["area_id"].iat[j] if j >= 0 else None for j in nearest], dtype=object)
     site_dist = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
-    upgradeable = np.array([lv == "L2" for lv in level[:e]] + [False] * c)
-    capable = (level == "L3") | upgradeable | (np.arange(n) >= e)
+    upgradeable = np.array([lv == "L2" and split[i, 2] == 0 for i, lv in enumerate(level[:e])] + [False] * c)
+    capable = had3 | upgradeable | (np.arange(n) >= e)
     eligible = (dist[:, capable] <= cfg.max_l3_distance_km).any(axis=1) if cfg.max_l3_distance_km else np.zeros(len(dem), bool)
     disc = cfg.phase_discount ** np.arange(T)
     disc = disc / disc.sum()
     power = {"L1": cfg.power_l1_kw, "L2": cfg.power_l2_kw, "L3": cfg.power_l3_kw}
-    init_load = np.array([base[i] * power[level[i]] if i < e else 0.0 for i in range(n)])
+    init_load = split @ np.array([power["L1"], power["L2"], power["L3"]], float)
     cap = np.maximum(cfg.site_grid_capacity_kw, init_load)
     areas = sorted(set(dem["area_id"]))
     ev_area = dem.groupby("area_id")["ev_count"].sum()
@@ -81,11 +91,11 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
                     if i < e:
                         a = 0 if (act[i] == "retire" and done) else 1
                         alive[i, k] = a
-                        l2[i, k] = a * (level[i] == "L2")
-                        l3[i, k] = a * (level[i] == "L3" or (act[i] == "upgrade" and done))
-                        p2 = base[i] * a * (level[i] == "L2")
-                        p3 = base[i] * a * (level[i] == "L3") + cfg.upgrade_l3_ports * (act[i] == "upgrade" and done)
-                        p1 = base[i] * a * (level[i] == "L1")
+                        l2[i, k] = a * had2[i]
+                        l3[i, k] = a * (had3[i] or (act[i] == "upgrade" and done))
+                        p2 = split[i, 1] * a
+                        p3 = split[i, 2] * a + cfg.upgrade_l3_ports * (act[i] == "upgrade" and done)
+                        p1 = split[i, 0] * a
                     else:
                         alive[i, k] = bool(done)
                         l2[i, k] = bool(done) and act[i] == "l2"

@@ -26,8 +26,8 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
     level = s["level"].to_numpy()
     w = inputs.group_weight
     W = max(inputs.total_weight, 1e-12)
-    has_l2 = (level == "L2").astype(float)
-    has_l3 = (level == "L3").astype(float)
+    has_l2 = s["l2_before"].to_numpy(bool).astype(float)
+    has_l3 = s["l3_before"].to_numpy(bool).astype(float)
     a2t, a3t, aat, adt = inputs.a_l2.T.tocsr(), inputs.a_l3.T.tocsr(), inputs.a_any.T.tocsr(), inputs.a_dmax.T.tocsr()
     required = inputs.dmax_required.astype(float)
 
@@ -145,7 +145,7 @@ def _minimum_ports_first(inputs: NetworkInputs, config: NetworkConfig, d: Decisi
     area = inputs.area_of_site
     have = np.bincount(area[area >= 0], weights=ports[area >= 0], minlength=len(inputs.area_ids))
     short = inputs.area_min_ports - have
-    l2_sites = np.flatnonzero((s["level"].to_numpy() == "L2") & (area >= 0))
+    l2_sites = np.flatnonzero(s["l2_before"].to_numpy(bool) & (area >= 0))
     for i in l2_sites:
         a = area[i]
         for t in range(config.phases):

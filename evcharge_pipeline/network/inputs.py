@@ -49,6 +49,24 @@ def _check_numeric(frame: pd.DataFrame, table: str, column: str, id_column: str,
         )
 
 
+def station_ports_by_level(stations: pd.DataFrame) -> pd.DataFrame:
+    """Ports per charging level of each station row: `ports_l1, ports_l2, ports_l3` (int, same index).
+
+    The one owner of this fact (the network model, its verifier and the regional placement read it here).
+    Rows with a per-level split (`ports_l1/_l2/_l3` present and summing to more than zero) use it, so a
+    station with L2 and L3 ports counts its L2 ports at L2; rows without one have all `ports` at `level`.
+    """
+    ports = pd.to_numeric(stations["ports"], errors="coerce").fillna(0).astype(np.int64).to_numpy()
+    level = stations["level"].astype(str).to_numpy()
+    split = np.column_stack([
+        pd.to_numeric(stations[c], errors="coerce").fillna(0).astype(np.int64).to_numpy() if c in stations
+        else np.zeros(len(stations), np.int64) for c in ("ports_l1", "ports_l2", "ports_l3")])
+    no_split = split.sum(axis=1) == 0
+    out = {f"ports_{lv.lower()}": np.where(no_split, np.where(level == lv, ports, 0), split[:, k])
+           for k, lv in enumerate(LEVELS)}
+    return pd.DataFrame(out, index=stations.index).astype(np.int64)
+
+
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Points on the sphere scaled to the Earth's radius (for chord-distance KD-trees)."""
     la, lo = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
@@ -118,7 +136,7 @@ class NetworkInputs:
     def l3_capable(self) -> np.ndarray:
         """Sites that are or can become L3."""
         s = self.sites
-        return (s["level"].to_numpy() == "L3") | s["upgradeable"].to_numpy() | (s["site_kind"].to_numpy() == "candidate")
+        return s["l3_before"].to_numpy(bool) | s["upgradeable"].to_numpy() | (s["site_kind"].to_numpy() == "candidate")
 
 
 def _existing_sites(stations: pd.DataFrame, config: NetworkConfig) -> tuple[pd.DataFrame, int]:
@@ -131,11 +149,12 @@ def _existing_sites(stations: pd.DataFrame, config: NetworkConfig) -> tuple[pd.D
     known = frame["level"].isin(LEVELS)
     skipped = int((~known).sum())
     frame = frame[known].reset_index(drop=True)
-    ports = frame["ports"].astype(int).to_numpy()
+    per_level = station_ports_by_level(frame)
     level = frame["level"].to_numpy()
     not_up = set(map(str, config.not_upgradeable_site_ids))
     flagged = frame["upgradeable"].astype(bool).to_numpy() if "upgradeable" in frame else np.ones(len(frame), bool)
-    upgradeable = np.isin(level, config.upgradeable_levels) & (level != "L3") & flagged & ~frame["site_id"].isin(not_up).to_numpy()
+    upgradeable = (np.isin(level, config.upgradeable_levels) & (level != "L3") & (per_level["ports_l3"].to_numpy() == 0)
+                   & flagged & ~frame["site_id"].isin(not_up).to_numpy())
     out = pd.DataFrame({
         "site_id": frame["site_id"].to_numpy(),
         "site_kind": "existing",
@@ -143,10 +162,13 @@ def _existing_sites(stations: pd.DataFrame, config: NetworkConfig) -> tuple[pd.D
         "lat": frame["lat"].astype(float).to_numpy(),
         "lon": frame["lon"].astype(float).to_numpy(),
         "level": level,
-        "ports_l1": np.where(level == "L1", ports, 0),
-        "ports_l2": np.where(level == "L2", ports, 0),
-        "ports_l3": np.where(level == "L3", ports, 0),
+        "ports_l1": per_level["ports_l1"].to_numpy(),
+        "ports_l2": per_level["ports_l2"].to_numpy(),
+        "ports_l3": per_level["ports_l3"].to_numpy(),
         "upgradeable": upgradeable,
+        # active levels before the plan: a station with L2 and L3 ports offers both (L2 coverage, L2 load)
+        "l2_before": (per_level["ports_l2"].to_numpy() > 0) | (level == "L2"),
+        "l3_before": (per_level["ports_l3"].to_numpy() > 0) | (level == "L3"),
     })
     if "grid_capacity_kw" in frame:
         out["capacity_kw"] = pd.to_numeric(frame["grid_capacity_kw"], errors="coerce").fillna(config.site_grid_capacity_kw).to_numpy()
@@ -169,6 +191,7 @@ def _candidate_sites(candidates: pd.DataFrame) -> pd.DataFrame:
         "level": None,
         "ports_l1": 0, "ports_l2": 0, "ports_l3": 0,
         "upgradeable": False,
+        "l2_before": False, "l3_before": False,
         "capacity_kw": np.nan,
     })
 
@@ -287,12 +310,13 @@ def prepare_inputs(
         sites = sites[useful].reset_index(drop=True)
 
     level = sites["level"].to_numpy()
-    l3_capable = (level == "L3") | sites["upgradeable"].to_numpy() | (sites["site_kind"].to_numpy() == "candidate")
-    l2_capable = (level == "L2") | (sites["site_kind"].to_numpy() == "candidate")
-    l2_or_l3 = (level == "L2") | (level == "L3") | (sites["site_kind"].to_numpy() == "candidate")
+    l2_before, l3_before = sites["l2_before"].to_numpy(bool), sites["l3_before"].to_numpy(bool)
+    l3_capable = l3_before | sites["upgradeable"].to_numpy() | (sites["site_kind"].to_numpy() == "candidate")
+    l2_capable = l2_before | (sites["site_kind"].to_numpy() == "candidate")
+    l2_or_l3 = l2_before | l3_before | (sites["site_kind"].to_numpy() == "candidate")
     dmax = config.max_l3_distance_km if (config.max_l3_distance_km is not None and "max_l3_distance" not in config.relax) else -1.0
     mask = (
-        MASK_L2 * ((dist <= config.radius_l2_km) & (l2_capable[si] | (level[si] == "L2")))
+        MASK_L2 * ((dist <= config.radius_l2_km) & l2_capable[si])
         + MASK_L3 * ((dist <= config.radius_l3_km) & l3_capable[si])
         + MASK_ANY * ((dist <= config.radius_max_km) & l2_or_l3[si])
         + MASK_DMAX * ((dist <= dmax) & l3_capable[si])
@@ -337,7 +361,7 @@ def prepare_inputs(
         dmax_required[:] = False
 
     if config.min_l3_spacing_km > 0 and "l3_spacing" not in config.relax:
-        capable = np.flatnonzero(l3_capable & (level != "L3"))
+        capable = np.flatnonzero(l3_capable & ~l3_before)
         local = pairs_closer_than(sites["lat"].to_numpy()[capable], sites["lon"].to_numpy()[capable], config.min_l3_spacing_km)
         spacing_pairs = capable[local] if len(local) else np.empty((0, 2), dtype=np.int64)
     else:

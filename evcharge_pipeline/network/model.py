@@ -111,9 +111,9 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
 
     level = sites["level"].to_numpy()
     is_existing = (sites["site_kind"].to_numpy() == "existing").astype(float)
-    base_l2 = (level == "L2").astype(float)
-    base_l3 = (level == "L3").astype(float)
-    base_any = base_l2 + base_l3
+    base_l2 = sites["l2_before"].to_numpy(bool).astype(float)   # a station with L2 and L3 ports has both
+    base_l3 = sites["l3_before"].to_numpy(bool).astype(float)
+    base_any = np.maximum(base_l2, base_l3)
     ones_t = np.ones((1, T))
     col = lambda v: v[:, None] @ ones_t  # noqa: E731  constant sites x phases
     diag = sp.diags

@@ -74,7 +74,7 @@ def plan_rows(inputs: NetworkInputs, d: Decisions, st: NetworkState, config: Net
     e = inputs.n_existing
     opex = _site_opex(st.alive, st.has_l3, config)
     init_l1, init_l2, init_l3 = (s[c].to_numpy() for c in ("ports_l1", "ports_l2", "ports_l3"))
-    init_opex = _site_opex(np.ones(len(s)), (s["level"].to_numpy() == "L3").astype(int), config)
+    init_opex = _site_opex(np.ones(len(s)), s["l3_before"].to_numpy(bool).astype(int), config)
     init_opex[e:] = 0.0
     rows = []
     touched = (d.ports_l2.sum(axis=1) + d.ports_l3.sum(axis=1) > 0) | (d.open_level > 0)
@@ -130,8 +130,8 @@ def _parameters(config: NetworkConfig) -> dict:
 
 
 def _coverage_figures(inputs: NetworkInputs, state: NetworkState | None, config: NetworkConfig) -> dict:
-    level = inputs.sites["level"].to_numpy()
-    before = coverage_shares(inputs, (level == "L2").astype(float), (level == "L3").astype(float))
+    before = coverage_shares(inputs, inputs.sites["l2_before"].to_numpy(bool).astype(float),
+                             inputs.sites["l3_before"].to_numpy(bool).astype(float))
     out = {}
     for key in ("coverage_l2_population", "coverage_l2_ev", "coverage_l3_population", "coverage_l3_ev",
                 "underserved_population", "underserved_ev"):

@@ -64,8 +64,8 @@ def evaluate_state(inputs: NetworkInputs, d: Decisions, config: NetworkConfig) -
     new3 = active_from(np.where(d.open_level == 3, d.open_phase, 0), T)
     is_existing = (s["site_kind"].to_numpy() == "existing")[:, None]
     alive = np.where(is_existing, 1 - ret, new2 + new3)
-    base_l2 = (s["level"].to_numpy() == "L2")[:, None].astype(np.int64)
-    base_l3 = (s["level"].to_numpy() == "L3")[:, None].astype(np.int64)
+    base_l2 = s["l2_before"].to_numpy(bool)[:, None].astype(np.int64)
+    base_l3 = s["l3_before"].to_numpy(bool)[:, None].astype(np.int64)
     has_l2 = base_l2 * (1 - ret) + new2
     has_l3 = base_l3 * (1 - ret) + up + new3
     cum2, cum3 = np.cumsum(d.ports_l2, axis=1), np.cumsum(d.ports_l3, axis=1)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.inputs import station_ports_by_level
 
 TOL = 1e-6
 R_EARTH_KM = 6371.0088
@@ -54,19 +55,23 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     st = stations[stations["level"].isin(["L1", "L2", "L3"])].copy()
     st["site_id"] = st["site_id"].astype(str)
     st["kind"] = "existing"
+    # ports per level: the input fact's one owner (a station with L2 and L3 ports offers both levels)
+    st[["base_l1", "base_l2", "base_l3"]] = station_ports_by_level(st).to_numpy()
     cand = candidates.copy()
     cand["site_id"] = cand["site_id"].astype(str)
     cand["kind"] = "candidate"
     cand["level"] = None
     cand["ports"] = 0
-    sites = pd.concat([st[["site_id", "kind", "lat", "lon", "level", "ports"]],
-                       cand[["site_id", "kind", "lat", "lon", "level", "ports"]]], ignore_index=True).set_index("site_id")
+    cand[["base_l1", "base_l2", "base_l3"]] = 0
+    keep_cols = ["site_id", "kind", "lat", "lon", "level", "ports", "base_l1", "base_l2", "base_l3"]
+    sites = pd.concat([st[keep_cols], cand[keep_cols]], ignore_index=True).set_index("site_id")
     flag = st.set_index("site_id")["upgradeable"].astype(bool) if "upgradeable" in st else None
     excluded = set(map(str, config.not_upgradeable_site_ids))
 
     def upgradeable(sid: str) -> bool:
         row = sites.loc[sid]
-        if row["kind"] != "existing" or row["level"] not in config.upgradeable_levels or row["level"] == "L3":
+        if (row["kind"] != "existing" or row["level"] not in config.upgradeable_levels or row["level"] == "L3"
+                or row["base_l3"] > 0):
             return False
         return sid not in excluded and (flag is None or bool(flag.get(sid, True)))
 
@@ -127,7 +132,9 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
 
     # ---- states per phase --------------------------------------------------------------------
     level = sites["level"].to_numpy()
-    base_ports = sites["ports"].fillna(0).astype(int).to_numpy()
+    b1, b2, b3 = (sites[c].fillna(0).astype(int).to_numpy() for c in ("base_l1", "base_l2", "base_l3"))
+    had_l2 = (b2 > 0) | (level == "L2")
+    had_l3 = (b3 > 0) | (level == "L3")
     existing = (sites["kind"] == "existing").to_numpy()
     alive = np.zeros((n, T), int)
     l2 = np.zeros((n, T), int)
@@ -145,11 +152,11 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
             if existing[i]:
                 is_alive = not (act == "retire" and done)
                 alive[i, k] = is_alive
-                l2[i, k] = is_alive and level[i] == "L2"
-                l3[i, k] = is_alive and (level[i] == "L3" or (act == "upgrade_l3" and done))
-                ports1[i, k] = base_ports[i] if (is_alive and level[i] == "L1") else 0
-                ports2[i, k] = base_ports[i] if (is_alive and level[i] == "L2") else 0
-                ports3[i, k] = (base_ports[i] if (is_alive and level[i] == "L3") else 0) + (
+                l2[i, k] = is_alive and had_l2[i]
+                l3[i, k] = is_alive and (had_l3[i] or (act == "upgrade_l3" and done))
+                ports1[i, k] = b1[i] if is_alive else 0
+                ports2[i, k] = b2[i] if is_alive else 0
+                ports3[i, k] = (b3[i] if is_alive else 0) + (
                     config.upgrade_l3_ports if act == "upgrade_l3" and done else 0)
                 if act == "retire":
                     retired_ever[i] = True
@@ -176,8 +183,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
             continue
         after = (ports1[i, k], ports2[i, k], ports3[i, k])
         before = (ports1[i, k - 1], ports2[i, k - 1], ports3[i, k - 1]) if k > 0 else (
-            (base_ports[i] if level[i] == "L1" else 0, base_ports[i] if level[i] == "L2" else 0,
-             base_ports[i] if level[i] == "L3" else 0) if existing[i] else (0, 0, 0))
+            (b1[i], b2[i], b3[i]) if existing[i] else (0, 0, 0))
         if (row.l1_ports_after, row.l2_ports_after, row.l3_ports_after) != after:
             v.append(f"site {row.site_id} phase {k + 1}: reported ports after {(row.l1_ports_after, row.l2_ports_after, row.l3_ports_after)} != {after}")
         if (row.l1_ports_before, row.l2_ports_before, row.l3_ports_before) != before:
@@ -185,8 +191,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     undated = p[p["phase"].isna()]
     for row in undated.itertuples(index=False):
         i = pos[row.site_id]
-        initial = ((base_ports[i] if level[i] == "L1" else 0, base_ports[i] if level[i] == "L2" else 0,
-                    base_ports[i] if level[i] == "L3" else 0) if existing[i] else (0, 0, 0))
+        initial = (b1[i], b2[i], b3[i]) if existing[i] else (0, 0, 0)
         reported = {(row.l1_ports_before, row.l2_ports_before, row.l3_ports_before),
                     (row.l1_ports_after, row.l2_ports_after, row.l3_ports_after)}
         if reported != {initial}:
@@ -221,8 +226,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
 
     # ---- grid capacity and ports per area ------------------------------------------------------
     load = config.power_l1_kw * ports1 + config.power_l2_kw * ports2 + config.power_l3_kw * ports3
-    initial = np.where(existing, base_ports * np.select([level == "L1", level == "L2", level == "L3"],
-                                                         [config.power_l1_kw, config.power_l2_kw, config.power_l3_kw], 0.0), 0.0)
+    initial = np.where(existing, config.power_l1_kw * b1 + config.power_l2_kw * b2 + config.power_l3_kw * b3, 0.0)
     cap = np.full(n, config.site_grid_capacity_kw)
     if "grid_capacity_kw" in st:
         given = pd.to_numeric(st.set_index("site_id")["grid_capacity_kw"], errors="coerce").reindex(ids)
@@ -278,7 +282,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
         out["underserved_ev"] = 1 - dem.loc[m, "ev_count"].sum() / ev_total
         return out
 
-    before = shares(existing & (level == "L2"), existing & (level == "L3"))
+    before = shares(existing & had_l2, existing & had_l3)
     after = shares(l2[:, -1] > 0, l3[:, -1] > 0)
     figures = {f"{k}_before": float(x) for k, x in before.items()} | {f"{k}_after": float(x) for k, x in after.items()}
     weight_key = "ev" if config.coverage_weight == "ev" else "population"
@@ -287,7 +291,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     if "coverage_target_l3" not in relax and after[f"coverage_l3_{weight_key}"] < config.min_coverage_l3_share - TOL:
         v.append(f"L3 coverage {after[f'coverage_l3_{weight_key}']:.4f} below the target {config.min_coverage_l3_share}")
     if config.max_l3_distance_km is not None and "max_l3_distance" not in relax:
-        capable = np.array([(existing[i] and (level[i] == "L3" or upgradeable(ids[i]))) or not existing[i]
+        capable = np.array([(existing[i] and (had_l3[i] or upgradeable(ids[i]))) or not existing[i]
                             for i in range(n)])
         within = cov[cov["distance_km"] <= config.max_l3_distance_km]
         eligible = within[capable[within["i"]]]["demand_id"].unique()

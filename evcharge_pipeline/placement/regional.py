@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evcharge_pipeline.network.inputs import station_ports_by_level
 from evcharge_pipeline.placement import forecast as fc
 from evcharge_pipeline.placement import model as pm
 
@@ -184,16 +185,11 @@ def supply_points(stations: pd.DataFrame, candidates: pd.DataFrame,
                   config: RegionPlacementConfig = RegionPlacementConfig()) -> pd.DataFrame:
     """site_id, site_kind, lat, lon, parking_slots, existing_slow, existing_fast (one row per site)."""
     st = stations.copy()
-    for col in ("ports_l1", "ports_l2", "ports_l3"):
-        if col not in st.columns:
-            st[col] = 0
-    level = st["level"].astype(str)
-    ports = st["ports"].fillna(0).astype(int)
-    # stations without a per-level port split: all ports count at the station's level
-    split = st[["ports_l1", "ports_l2", "ports_l3"]].fillna(0).astype(int)
-    no_split = split.sum(axis=1) == 0
-    slow = np.where(no_split, np.where(level == "L3", 0, ports), split["ports_l1"] + split["ports_l2"])
-    fast = np.where(no_split, np.where(level == "L3", ports, 0), split["ports_l3"])
+    # ports per level have one owner (shared with the network plan): a station with L2 and L3 ports has
+    # its L2 ports slow and its L3 ports fast; without a per-level split all ports are at its level
+    per_level = station_ports_by_level(st)
+    slow = (per_level["ports_l1"] + per_level["ports_l2"]).to_numpy()
+    fast = per_level["ports_l3"].to_numpy()
     existing = pd.DataFrame({"site_id": st["site_id"], "site_kind": "existing", "lat": st["lat"], "lon": st["lon"],
                              "parking_slots": np.maximum(slow + fast, config.min_station_parking_slots),
                              "existing_slow": slow, "existing_fast": fast})
