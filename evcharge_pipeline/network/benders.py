@@ -1,0 +1,278 @@
+"""Benders decomposition of the network plan, after Cordeau, Furini & Ljubić (2019, EJOR, "Benders
+decomposition for very large scale partial set covering and maximal covering location problems").
+
+The coverage variables (one per demand group, level and phase in the monolithic model) are projected
+out. The master problem keeps every other decision and constraint of the full model (phases, budgets,
+upgrades, retirements, ports, spacing, grid capacity, port minimums, service standard) and has one
+variable theta per cluster of demand groups, level and phase, bounded by Benders cuts. For a point hbar
+of the site state (has_l2 / has_l3 / has_any per site and phase) the cut of cluster c is
+
+    theta_c <= sum_{g in c, a_g.hbar >= 1} w_g  +  sum_{g in c, a_g.hbar < 1} w_g a_g.h
+
+valid for every h >= 0 because min(1, a_g.h) is at most 1 and at most a_g.h, and tight at hbar (it is
+the supergradient of the concave coverage function there). Cuts are separated combinatorially: one
+sparse matrix product per level and phase, no LP per cut.
+
+Bounds: every master is a relaxation of the full model (its theta over-estimate coverage), so the
+optimum of its LP relaxation after any number of rounds, and the dual bound HiGHS reports for the master
+MILP at any time, are valid upper bounds of the full model's optimum; the tightest one is reported.
+Primal side: the greedy plan improved by local search, and every integer master solution, evaluated
+exactly; only plans that meet every constraint of the full model are kept.
+
+The loop re-solves one HiGHS model with rows added (`highspy`), so CVXPY compiles the master once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from scipy.cluster.vq import kmeans2
+
+from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.inputs import NetworkInputs
+from evcharge_pipeline.network.model import assign_decisions, build_model, cluster_matrix, decisions_from_values
+from evcharge_pipeline.network.solve import HighsProblem, highs_problem
+from evcharge_pipeline.network.state import Decisions
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("l2", "l3", "any")
+
+
+def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np.ndarray:
+    """Cluster index per demand group: k-means (deterministic seed) on where each group is, taken as the
+    centroid of the sites within its largest radius (groups no site reaches go to cluster 0)."""
+    G = inputs.n_groups
+    k = max(1, min(int(n_clusters), G))
+    if k == 1 or G == 0:
+        return np.zeros(G, np.int64)
+    sites = inputs.sites
+    lat = np.radians(sites["lat"].to_numpy(float))
+    xy = np.column_stack([lat, np.radians(sites["lon"].to_numpy(float)) * np.cos(lat.mean())])
+    reach = (inputs.a_any > 0).astype(float)
+    count = np.asarray(reach.sum(axis=1)).ravel()
+    where = (reach @ xy) / np.maximum(count, 1)[:, None]
+    reachable = count > 0
+    labels = np.zeros(G, np.int64)
+    if reachable.sum() > k:
+        _, found = kmeans2(where[reachable], k, seed=seed, minit="++")
+        labels[reachable] = np.unique(found, return_inverse=True)[1]
+    else:
+        labels[reachable] = np.arange(int(reachable.sum()))
+    return labels
+
+
+def plan_value(model, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> float | None:
+    """The full model's objective of a plan, or None when it breaks any constraint of the full model.
+
+    Uses the projected model with every cluster variable set to its true covered weight: then each of its
+    constraints is the full model's (the cuts CVXPY knows are valid at true coverage) and its objective is
+    the full objective."""
+    assign_decisions(model, inputs, config, d)
+    violation = max((float(np.max(c.violation())) for c in model.problem.constraints if c.size), default=0.0)
+    if violation > 1e-6:
+        return None
+    return float(model.problem.objective.value) / model.objective_scale
+
+
+@dataclass
+class BendersOutcome:
+    status: str                        # optimal | time_limit | infeasible | time_limit_no_solution
+    decisions: Decisions | None
+    objective: float | None            # exact objective of `decisions` in the full model
+    bound: float | None                # valid upper bound of the full model's optimum
+    bound_method: str
+    lp_bound: float | None
+    rounds_lp: int = 0
+    rounds_mip: int = 0
+    cuts: int = 0
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    primal_source: str = ""
+    history_start_value: float | None = None   # exact objective of the start plan (None: infeasible or none)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float | None:
+        if self.objective is None or self.bound is None:
+            return None
+        return max(0.0, self.bound - self.objective) / max(abs(self.objective), 1e-9)
+
+
+class _CutSeparator:
+    """Cut coefficients for the master's coverage variables, from the sparse coverage matrices."""
+
+    def __init__(self, inputs: NetworkInputs, model, hprob: HighsProblem, config: NetworkConfig):
+        self.T = config.phases
+        v = model.variables
+        clusters = model.rows["clusters"]
+        self.K = v["theta_any"].shape[0]
+        self.hprob = hprob
+        w = inputs.group_weight
+        self.parts = []
+        for key, matrix in (("l2", inputs.a_l2), ("l3", inputs.a_l3), ("any", inputs.a_any)):
+            sel = model.rows[key]
+            C = cluster_matrix(clusters, sel, self.K).tocsr()
+            theta_cols = hprob.slice(v[f"theta_{key}"])
+            h_cols = hprob.slice(v["h2" if key == "l2" else "h3" if key == "l3" else "ha"])
+            if theta_cols.ndim == 1:
+                theta_cols, h_cols = theta_cols[:, None], h_cols[:, None]
+            self.parts.append((key, matrix[sel].tocsr(), w[sel], C, theta_cols, h_cols))
+
+    def separate(self, x: np.ndarray, tolerance: float) -> tuple[list[sp.csr_matrix], list[np.ndarray], float]:
+        """Violated cuts at x as (rows over all columns, upper bounds); also the total violation."""
+        blocks, uppers, violation = [], [], 0.0
+        ncol = x.size
+        for _key, A, w, C, theta_cols, h_cols in self.parts:
+            for t in range(theta_cols.shape[1]):
+                h = x[h_cols[:, t]]
+                covered = (A @ h) >= 1.0 - 1e-9
+                const = C @ (w * covered)
+                coef = C @ sp.diags(w * ~covered) @ A           # clusters x sites
+                theta = x[theta_cols[:, t]]
+                excess = theta - (const + coef @ h)
+                bad = np.flatnonzero(excess > tolerance)
+                if not len(bad):
+                    continue
+                violation += float(excess[bad].sum())
+                sub = coef[bad].tocoo()
+                rows = np.concatenate([np.arange(len(bad)), sub.row])
+                cols = np.concatenate([theta_cols[bad, t], h_cols[sub.col, t]])
+                vals = np.concatenate([np.ones(len(bad)), -sub.data])
+                blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(len(bad), ncol)))
+                uppers.append(const[bad])
+        return blocks, uppers, violation
+
+
+def _add_rows(hprob: HighsProblem, blocks: list[sp.csr_matrix], uppers: list[np.ndarray]) -> int:
+    if not blocks:
+        return 0
+    M = sp.vstack(blocks).tocsr()
+    M.sum_duplicates()
+    upper = np.concatenate(uppers)
+    lower = np.full(len(upper), -np.inf)
+    hprob.highs.addRows(len(upper), lower, upper, M.nnz, M.indptr[:-1].astype(np.int32),
+                        M.indices.astype(np.int32), M.data)
+    return len(upper)
+
+
+def _master_state(hprob: HighsProblem, model, config: NetworkConfig, inputs: NetworkInputs,
+                  x: np.ndarray) -> Decisions:
+    hprob.set_values(x, list(model.variables.values()))
+    return decisions_from_values(model, inputs, config)
+
+
+def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decisions | None,
+                  time_limit_seconds: float, verbose: bool = False) -> BendersOutcome:
+    """Bound and improve a plan with the Benders loop: LP rounds to the root bound, then MILP rounds."""
+    started = time.perf_counter()
+    deadline = started + time_limit_seconds
+    clusters = demand_clusters(inputs, config.benders_clusters)
+    model = build_model(inputs, config, objective="plan", coverage="projected", clusters=clusters)
+    hprob = highs_problem(model.problem, time_limit_seconds, config.mip_gap, config.threads, verbose,
+                          model.objective_scale, dict(config.highs_options), relax_integrality=False)
+    h = hprob.highs
+    separator = _CutSeparator(inputs, model, hprob, config)
+    build_seconds = time.perf_counter() - started
+    W = max(inputs.total_weight, 1e-12)
+    tolerance = 1e-7 * W
+
+    best, best_value, source = None, None, ""
+    if incumbent is not None:
+        value = plan_value(model, inputs, config, incumbent)
+        if value is not None:
+            best, best_value, source = incumbent, value, "greedy + local search"
+
+    out = BendersOutcome("time_limit", None, None, None, "", None, history_start_value=best_value)
+    bound = np.inf
+    cuts = 0
+
+    # LP rounds: Kelley's cutting planes on the master's LP relaxation.
+    hprob.set_integrality(False)
+    h.setOptionValue("solver", "simplex")
+    for round_ in range(config.benders_lp_rounds):
+        h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
+        h.run()
+        status = h.getModelStatus().name
+        if status == "kInfeasible":
+            out.status = "infeasible"
+            out.build_seconds, out.solve_seconds = build_seconds, time.perf_counter() - started - build_seconds
+            return out
+        if status != "kOptimal":
+            break
+        info = h.getInfo()
+        value = hprob.objective(float(info.objective_function_value))
+        bound = min(bound, value)
+        out.lp_bound = value
+        x = np.asarray(h.getSolution().col_value)
+        blocks, uppers, violation = separator.separate(x, tolerance)
+        added = _add_rows(hprob, blocks, uppers)
+        cuts += added
+        out.rounds_lp = round_ + 1
+        out.history.append({"phase": "lp", "round": round_ + 1, "bound": value, "cuts_added": added,
+                            "seconds": time.perf_counter() - started})
+        log.info("benders LP round %d: bound %.6f, %d cuts added", round_ + 1, value, added)
+        if added == 0 or violation <= 1e-6 * W or time.perf_counter() >= deadline:
+            break
+    lp_best = bound
+
+    # MILP rounds: the master with integrality, warm-started from the best plan; cuts at each master plan.
+    hprob.set_integrality(True)
+    h.setOptionValue("solver", "choose")
+    while time.perf_counter() < deadline - 0.5:
+        if best is not None and bound < np.inf and (bound - best_value) / max(abs(best_value), 1e-9) <= config.mip_gap:
+            break
+        h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
+        if best is not None:
+            assign_decisions(model, inputs, config, best)
+            hprob.set_start(hprob.start_vector(
+                {v: np.asarray(v.value, float) for v in model.variables.values() if isinstance(v, cp.Variable)}))
+        h.run()
+        info = h.getInfo()
+        status = h.getModelStatus().name
+        out.rounds_mip += 1
+        if status == "kInfeasible":
+            out.status = "infeasible"
+            break
+        dual = float(info.mip_dual_bound)
+        if np.isfinite(dual):
+            bound = min(bound, hprob.objective(dual))
+        has_primal = info.primal_solution_status == 2
+        added = 0
+        if has_primal:
+            x = np.asarray(h.getSolution().col_value)
+            candidate = _master_state(hprob, model, config, inputs, x)
+            value = plan_value(model, inputs, config, candidate)
+            if value is not None and (best_value is None or value > best_value + 1e-12):
+                best, best_value, source = candidate, value, "benders master"
+            blocks, uppers, _ = separator.separate(x, tolerance)
+            added = _add_rows(hprob, blocks, uppers)
+            cuts += added
+        out.history.append({"phase": "mip", "round": out.rounds_mip, "bound": bound, "incumbent": best_value,
+                            "cuts_added": added, "status": status, "seconds": time.perf_counter() - started})
+        log.info("benders MILP round %d: bound %.6f, best plan %s, %d cuts added", out.rounds_mip, bound,
+                 best_value, added)
+        if status == "kOptimal" and added == 0:
+            # the master optimum is exact at its own solution: it is the full model's optimum
+            bound = min(bound, best_value if best_value is not None else bound)
+            break
+        if added == 0 and status != "kOptimal":
+            break
+    out.decisions, out.objective, out.primal_source = best, best_value, source
+    out.bound = None if not np.isfinite(bound) else max(bound, best_value if best_value is not None else -np.inf)
+    out.bound_method = ("benders_master_mip_dual_bound" if out.bound is not None and out.bound < lp_best - 1e-12
+                        else "benders_lp_relaxation")
+    out.cuts = cuts
+    if out.status != "infeasible":
+        if best is None:
+            out.status = "time_limit_no_solution"
+        else:
+            out.status = "optimal" if (out.gap or 0.0) <= config.mip_gap + 1e-12 else "time_limit"
+    out.build_seconds = build_seconds
+    out.solve_seconds = time.perf_counter() - started - build_seconds
+    return out
