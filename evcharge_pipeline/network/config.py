@@ -23,6 +23,7 @@ CONSTRAINT_GROUPS = (
     "site_grid_capacity",
     "area_grid_capacity",
     "min_ports_per_area",
+    "equity_floors",
 )
 
 
@@ -57,7 +58,13 @@ class NetworkConfig:
     # --- coverage targets (share of weight covered in the last phase) ---------------------------
     min_coverage_l2_share: float = 0.0
     min_coverage_l3_share: float = 0.0
-    coverage_weight: Literal["ev", "population"] = "ev"   # weight of targets, objective and shares
+    coverage_weight: Literal["ev", "population", "ev_need"] = "ev"   # weight of targets, objective and shares;
+                                                 # ev_need: EVs weighted up where home charging is scarce
+                                                 # (core.demand_points + core.area_equity, docs/equity.md)
+    # equity floors: in every income band (core.area_equity) the last-phase coverage share, weighted as
+    # coverage_weight, is at least this; 0 = off. Needs demand points with an income_band column.
+    equity_min_coverage_l2_share: float = 0.0
+    equity_min_coverage_l3_share: float = 0.0
 
     # --- capital costs ---------------------------------------------------------------------------
     upgrade_l3_cad: float = 50_000.0             # civil/grid work of an L2→L3 upgrade (ports extra)
@@ -152,12 +159,13 @@ class NetworkConfig:
             bad("max_l3_distance_km", "must be > 0 or None")
         if self.min_l3_spacing_km < 0:
             bad("min_l3_spacing_km", "must be >= 0")
-        for name in ("min_coverage_l2_share", "min_coverage_l3_share"):
+        for name in ("min_coverage_l2_share", "min_coverage_l3_share", "equity_min_coverage_l2_share",
+                     "equity_min_coverage_l3_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 bad(name, f"is a share and must lie in [0, 1], got {value}")
-        if self.coverage_weight not in ("ev", "population"):
-            bad("coverage_weight", f"must be 'ev' or 'population', got {self.coverage_weight!r}")
+        if self.coverage_weight not in ("ev", "population", "ev_need"):
+            bad("coverage_weight", f"must be 'ev', 'population' or 'ev_need', got {self.coverage_weight!r}")
         for name in ("new_l2_station_ports", "new_l3_station_ports", "upgrade_l3_ports", "max_added_ports_per_phase"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")

@@ -213,12 +213,26 @@ def thin_candidates(candidates: pd.DataFrame, coverage: pd.DataFrame, demand: pd
     return candidates[candidates["site_id"].isin(set(kept["site_id"]))]
 
 
+def coverage_weight_of(demand: pd.DataFrame, config: NetworkConfig) -> pd.Series:
+    """Each demand point's coverage weight: EVs, population, or need-weighted EVs (`ev_need`, docs/equity.md)."""
+    column = {"ev": "ev_count", "population": "population", "ev_need": "ev_need"}[config.coverage_weight]
+    if column not in demand:
+        raise NetworkInputError(f"core.demand_points: coverage_weight '{config.coverage_weight}' needs column "
+                                f"'{column}' (demand points joined with core.area_equity)")
+    return demand[column]
+
+
+def equity_floors_on(config: NetworkConfig) -> bool:
+    return (config.equity_min_coverage_l2_share > 0 or config.equity_min_coverage_l3_share > 0) \
+        and "equity_floors" not in config.relax
+
+
 def considered_candidates(candidates: pd.DataFrame, coverage: pd.DataFrame, demand: pd.DataFrame,
                           config: NetworkConfig) -> pd.DataFrame:
     """The candidate rows a plan may choose from after thinning (what the verifier should be given)."""
     if config.candidate_thinning_km is None or len(candidates) == 0:
         return candidates
-    dem = demand.assign(weight=demand["ev_count"] if config.coverage_weight == "ev" else demand["population"])
+    dem = demand.assign(weight=coverage_weight_of(demand, config))
     cov = coverage.assign(site_id=coverage["site_id"].astype(str))
     cands = candidates.assign(site_id=candidates["site_id"].astype(str))
     return thin_candidates(cands, cov, dem, config.candidate_thinning_km, config.radius_l3_km)
@@ -263,7 +277,17 @@ def prepare_inputs(
         "population": dem["population"].astype(float).to_numpy(),
         "ev_count": dem["ev_count"].astype(float).to_numpy(),
     })
-    dem["weight"] = dem["ev_count"] if config.coverage_weight == "ev" else dem["population"]
+    source = demand.reset_index(drop=True)
+    if config.coverage_weight == "ev_need":
+        coverage_weight_of(source, config)
+        _check_numeric(source, "core.demand_points", "ev_need", "demand_id", minimum=0)
+    dem["weight"] = coverage_weight_of(source, config).astype(float).to_numpy()
+    # Income bands (core.area_equity) for the equity floors: -1 = no band (suppressed income or no household data).
+    if "income_band" in source:
+        dem["income_band"] = pd.to_numeric(source["income_band"], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
+    if equity_floors_on(config) and ("income_band" not in dem or not (dem["income_band"] > 0).any()):
+        raise NetworkInputError("core.demand_points: equity floors need an 'income_band' per demand point "
+                                "(join core.area_equity; the region needs a [households] section)")
 
     if config.candidate_thinning_km is not None and len(cands):
         cov_c = coverage.assign(site_id=coverage["site_id"].astype(str))
@@ -336,7 +360,9 @@ def prepare_inputs(
             np.add.at(h1, di, table1[codes])
             np.add.at(h2, di, table2[codes])
         count = np.bincount(di, minlength=n_dem)
-        key = pd.MultiIndex.from_arrays([h1, h2, count])
+        # with equity floors a group never spans two income bands (each band has its own floor row)
+        band_key = [dem["income_band"].to_numpy()] if equity_floors_on(config) else []
+        key = pd.MultiIndex.from_arrays([h1, h2, count, *band_key])
         group, _ = pd.factorize(key)
     else:
         group = np.arange(n_dem)

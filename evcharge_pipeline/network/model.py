@@ -144,7 +144,7 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     groups: dict[str, list] = {k: [] for k in ("logic", "total_budget", "phase_budget", "max_upgrades_per_phase",
                                                "coverage_target_l2", "coverage_target_l3", "max_l3_distance",
                                                "l3_spacing", "site_grid_capacity", "area_grid_capacity",
-                                               "min_ports_per_area", "coverage_definition")}
+                                               "min_ports_per_area", "coverage_definition", "equity_floors")}
     logic = groups["logic"]
     for X in (U, R, Y2, Y3):
         if isinstance(X, cp.Variable) and T > 1:
@@ -192,6 +192,8 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
         groups["coverage_target_l2"].append(terms.covered_last["l2"] >= config.min_coverage_l2_share * W)
     if config.min_coverage_l3_share > 0 and "coverage_target_l3" not in relax:
         groups["coverage_target_l3"].append(terms.covered_last["l3"] >= config.min_coverage_l3_share * W)
+    if "equity_floors" not in relax:
+        groups["equity_floors"] += equity_floor_rows(inputs, config, terms, rows, coverage)
     req = np.flatnonzero(inputs.dmax_required)
     if len(req) and "max_l3_distance" not in relax:
         groups["max_l3_distance"].append(inputs.a_dmax[req] @ has_l3[:, T - 1] >= 1)
@@ -362,6 +364,52 @@ def _projected_coverage(inputs: NetworkInputs, config: NetworkConfig, rows: dict
         coverage_term=cov_term, underserved=underserved,
         variables={"theta_l2": out["l2"], "theta_l3": out["l3"], "theta_any": out["any"], "h2": h2, "h3": h3, "ha": ha},
         rows={"clusters": clusters})
+
+
+def group_bands(inputs: NetworkInputs) -> np.ndarray:
+    """Income band of each demand group (-1: none). With floors on, groups never span two bands
+    (`prepare_inputs` keys the aggregation by band), so any member's band is the group's."""
+    if "income_band" not in inputs.demand:
+        raise ValueError("equity floors need demand points with an 'income_band' column")
+    band = np.full(inputs.n_groups, -1, dtype=np.int64)
+    band[inputs.demand["group"].to_numpy()] = inputs.demand["income_band"].to_numpy(np.int64)
+    return band
+
+
+def equity_floor_rows(inputs: NetworkInputs, config: NetworkConfig, terms: "CoverageTerms",
+                      rows: dict[str, np.ndarray], coverage: str) -> list:
+    """Equity floors (docs/equity.md): for every income band b and level k with a floor f_k > 0,
+    sum over the band's reachable groups of w_g * cov_k[g, last phase] >= f_k * (total weight of band b),
+    the band's total counting its unreachable points too. One row per band and level.
+
+    Exact only with a coverage variable per group: the projected (Benders master) coverage bounds a
+    cluster's coverage from above, so a floor on it would not guarantee the band's true coverage. That
+    formulation refuses floors instead of dropping them (the plan falls back to the monolithic model)."""
+    floors = {"l2": config.equity_min_coverage_l2_share, "l3": config.equity_min_coverage_l3_share}
+    if not any(f > 0 for f in floors.values()):
+        return []
+    if coverage != "exact":
+        raise ValueError("equity floors need the exact coverage formulation (method='monolithic')")
+    band = group_bands(inputs)
+    bands = np.unique(band[band > 0])
+    dem = inputs.demand[inputs.demand["income_band"] > 0]
+    band_weight = dem.groupby("income_band")["weight"].sum().reindex(bands).fillna(0.0).to_numpy()
+    w, T = inputs.group_weight, config.phases
+    out: list = []
+    for key, name in (("l2", "cov2"), ("l3", "cov3")):
+        if floors[key] <= 0 or not len(bands):
+            continue
+        need = floors[key] * band_weight
+        sel = rows[key]
+        banded = band[sel] > 0
+        if not banded.any():       # no group of any band is reachable at this level: met only if no band needs it
+            slack = cp.Variable(len(bands))
+            out += [slack == 0, slack >= need]
+            continue
+        at = np.searchsorted(bands, band[sel][banded])
+        matrix = sp.csr_matrix((w[sel][banded], (at, np.flatnonzero(banded))), shape=(len(bands), len(sel)))
+        out.append(matrix @ terms.variables[name][:, T - 1] >= need)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

@@ -264,6 +264,15 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
 
     # ---- coverage, service standard, spacing ---------------------------------------------------
     dem = demand[["demand_id", "population", "ev_count"]].copy()
+    # need-weighted EVs and income bands (docs/equity.md) when the demand points carry them
+    if "ev_need" in demand:
+        dem["ev_need"] = pd.to_numeric(demand["ev_need"], errors="coerce").to_numpy(float)
+    elif config.coverage_weight == "ev_need":
+        v.append("coverage_weight is ev_need but the demand points have no ev_need column")
+        dem["ev_need"] = dem["ev_count"]
+    if "income_band" in demand:
+        dem["income_band"] = pd.to_numeric(demand["income_band"], errors="coerce").fillna(-1).astype(int).to_numpy()
+    weight_column = {"ev": "ev_count", "population": "population", "ev_need": "ev_need"}[config.coverage_weight]
     pop_total, ev_total = max(dem["population"].sum(), 1e-12), max(dem["ev_count"].sum(), 1e-12)
     cov = cov.assign(i=cov["site_id"].map(pos))
 
@@ -280,16 +289,38 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
         m = dem["demand_id"].isin(near_any)
         out["underserved_population"] = 1 - dem.loc[m, "population"].sum() / pop_total
         out["underserved_ev"] = 1 - dem.loc[m, "ev_count"].sum() / ev_total
+        if "ev_need" in dem:
+            need_total = max(dem["ev_need"].sum(), 1e-12)
+            for name, ids_ in (("l2", near2), ("l3", near3)):
+                out[f"coverage_{name}_ev_need"] = dem.loc[dem["demand_id"].isin(ids_), "ev_need"].sum() / need_total
+            out["underserved_ev_need"] = 1 - dem.loc[m, "ev_need"].sum() / need_total
+        if "income_band" in dem:   # coverage share of each income band, weighted as coverage_weight
+            banded = dem[dem["income_band"] > 0]
+            band_total = banded.groupby("income_band")[weight_column].sum()
+            for name, ids_ in (("l2", near2), ("l3", near3)):
+                got = banded[banded["demand_id"].isin(ids_)].groupby("income_band")[weight_column].sum()
+                for b, value in (got.reindex(band_total.index).fillna(0.0) / band_total.clip(lower=1e-12)).items():
+                    out[f"band_{int(b)}_coverage_{name}"] = float(value)
         return out
 
     before = shares(existing & had_l2, existing & had_l3)
     after = shares(l2[:, -1] > 0, l3[:, -1] > 0)
     figures = {f"{k}_before": float(x) for k, x in before.items()} | {f"{k}_after": float(x) for k, x in after.items()}
-    weight_key = "ev" if config.coverage_weight == "ev" else "population"
+    weight_key = config.coverage_weight   # ev | population | ev_need: suffix of the share figures
     if "coverage_target_l2" not in relax and after[f"coverage_l2_{weight_key}"] < config.min_coverage_l2_share - TOL:
         v.append(f"L2 coverage {after[f'coverage_l2_{weight_key}']:.4f} below the target {config.min_coverage_l2_share}")
     if "coverage_target_l3" not in relax and after[f"coverage_l3_{weight_key}"] < config.min_coverage_l3_share - TOL:
         v.append(f"L3 coverage {after[f'coverage_l3_{weight_key}']:.4f} below the target {config.min_coverage_l3_share}")
+    for level_key, floor in (("l2", config.equity_min_coverage_l2_share), ("l3", config.equity_min_coverage_l3_share)):
+        if floor <= 0 or "equity_floors" in relax:
+            continue
+        band_keys = sorted(k for k in after if k.startswith("band_") and k.endswith(f"_coverage_{level_key}"))
+        if not band_keys:
+            v.append(f"equity floor on {level_key.upper()} is set but the demand points carry no income band")
+        for k in band_keys:
+            if after[k] < floor - TOL:
+                v.append(f"income band {k.split('_')[1]}: {level_key.upper()} coverage {after[k]:.4f} "
+                         f"below the equity floor {floor}")
     if config.max_l3_distance_km is not None and "max_l3_distance" not in relax:
         capable = np.array([(existing[i] and (had_l3[i] or upgradeable(ids[i]))) or not existing[i]
                             for i in range(n)])
@@ -332,7 +363,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
             v.append(f"summary {key} = {summary[key]} but the plan rows give {value}")
 
     # objective recomputed from its definition
-    weight = dem["ev_count"] if config.coverage_weight == "ev" else dem["population"]
+    weight = dem[weight_column]
     W = max(float(weight.sum()), 1e-12)
     disc = config.phase_discount ** np.arange(T)
     disc = disc / disc.sum()
