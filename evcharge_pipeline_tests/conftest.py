@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,16 @@ from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.settings import SAMPLE_REGION_DIR
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def stop_process_group(process: subprocess.Popen, first_signal: int, timeout_seconds: float) -> None:
+    """Send `first_signal` to the process's group, wait, and SIGKILL the group when it does not end in time."""
+    os.killpg(process.pid, first_signal)
+    try:
+        process.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def shared_data(*parts: str) -> Path:

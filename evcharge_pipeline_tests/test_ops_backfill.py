@@ -23,6 +23,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from evcharge_pipeline.settings import PROJECT_ROOT
 from evcharge_pipeline.warehouse import read_table
 from evcharge_pipeline_tests import test_ops_workload as workload
+from evcharge_pipeline_tests.conftest import stop_process_group
 
 BIN = Path(sys.executable).parent
 LOCAL_INSTANCE_YAML = PROJECT_ROOT / "deploy" / "local" / "dagster.yaml"
@@ -108,12 +109,7 @@ def test_twelve_partition_backfill_with_multiprocess_executor_writes_each_partit
                 for run in runs
             }
     finally:
-        os.killpg(daemon.pid, signal.SIGINT)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_process_group(daemon, signal.SIGINT, 30)
 
     assert len(backfills) == 1 and all(b.status.value.startswith("COMPLETED") for b in backfills)
     assert all(any("multiprocess" in m for m in messages) for messages in executors.values()), executors

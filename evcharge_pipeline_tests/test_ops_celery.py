@@ -23,6 +23,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from evcharge_pipeline.settings import PROJECT_ROOT
 from evcharge_pipeline.warehouse import read_table
 from evcharge_pipeline_tests import test_ops_workload as workload
+from evcharge_pipeline_tests.conftest import stop_process_group
 
 BIN = Path(sys.executable).parent
 PARTITIONS = workload.PARTITION_KEYS[:3]
@@ -89,12 +90,7 @@ def test_partitioned_runs_through_the_celery_executor_write_each_partition_once(
                                  cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
             assert run.returncode == 0, (run.stderr[-3000:], (tmp_path / "worker.log").read_text()[-3000:])
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=30)
+        stop_process_group(worker, signal.SIGTERM, 60)
 
     with duckdb.connect(str(database), read_only=True) as con:
         rows = read_table(con, workload.TABLE)
