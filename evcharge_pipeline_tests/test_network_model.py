@@ -174,17 +174,21 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("method", ["benders", "monolithic"])
 @pytest.mark.parametrize("seed,changes", CASES)
-def test_milp_equals_brute_force(seed, changes):
+def test_milp_equals_brute_force(seed, changes, method):
+    """Both methods reach the enumerated optimum, and the bound each reports is never below it."""
     inst = tiny(seed)
-    cfg = NetworkConfig(**{**EXACT, **changes})
+    cfg = NetworkConfig(**{**EXACT, **changes, "method": method})
     result = solve(inst, cfg)
     best, _ = brute_force(inst, cfg)
     if not np.isfinite(best):
         assert result.status == "infeasible"
         return
     assert result.status == "optimal", result.summary["diagnosis"]
+    assert result.summary["method"] == method
     assert result.summary["objective"] == pytest.approx(best, abs=1e-7)
+    assert result.summary["bound"] >= best - 1e-7
     report = verify_plan(result.plan, result.summary, inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
     assert report.ok, report.violations
     assert report.figures["objective"] == pytest.approx(best, abs=1e-7)

@@ -27,11 +27,22 @@ from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
 from evcharge_pipeline.network.config import NetworkConfig, with_cost_scenario
 from evcharge_pipeline.network.inputs import considered_candidates
-from evcharge_pipeline.network.plan import NetworkPlanResult, empty_plan_frame, plan_network
+from evcharge_pipeline.network.plan import (
+    SOLVE_FACT_TEXT,
+    SOLVE_FACTS,
+    NetworkPlanResult,
+    empty_plan_frame,
+    plan_network,
+)
 from evcharge_pipeline.network.reports import frontier_plot, plan_map
 from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline.resources import ReportsResource
-from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table, table_exists
+from evcharge_pipeline.warehouse import (
+    read_table,
+    replace_partition,
+    replace_table,
+    table_exists,
+)
 
 NETWORK = "network"
 INPUT_TABLES = ("raw.charging_stations", "raw.candidate_sites", "core.demand_points", "core.coverage")
@@ -50,6 +61,7 @@ NUMERIC_SUMMARY = {
     "min_coverage_l2_share", "min_coverage_l3_share", "mip_gap_target", "time_limit_seconds",
     "upgrades", "retirements", "new_l2", "new_l3", "ports_added_l2", "ports_added_l3", "phases",
     "demand_points", "demand_groups", "existing_stations", "candidate_sites", "service_standard_exempt_points",
+    *(name for name in SOLVE_FACTS if name not in SOLVE_FACT_TEXT),
 }
 
 
@@ -61,6 +73,7 @@ def _template_summary() -> dict:
     base.update({"status": "", "warm_started": False, "capex_by_phase_cad": "", "skipped_json": "",
                  "diagnosis": "", "conflicting_constraints": ""})
     base.update({k: None for k in _coverage_figure_names()})
+    base.update({k: ("" if k in SOLVE_FACT_TEXT else None) for k in SOLVE_FACTS})
     base.update({k: ("" if isinstance(v, str) else None) for k, v in _parameters(NetworkConfig()).items()})
     return base
 

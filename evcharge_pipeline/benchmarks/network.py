@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import multiprocessing as mp
 import platform
 import resource
@@ -80,9 +81,11 @@ def _run_instance(spec: dict, queue) -> None:
         cfg = NetworkConfig(**spec.get("config", {}))
         result = plan_network(stations, candidates, demand, pairs, cfg)
         s = result.summary
-        out.update({k: s[k] for k in ("status", "objective", "bound", "gap", "build_seconds", "solve_seconds",
-                                      "prepare_seconds", "greedy_seconds", "warm_started", "demand_points",
-                                      "demand_groups", "existing_stations", "candidate_sites")})
+        out.update({k: s.get(k) for k in ("status", "objective", "bound", "gap", "bound_method", "method", "lp_bound",
+                                          "greedy_objective", "primal_source", "build_seconds", "solve_seconds",
+                                          "prepare_seconds", "greedy_seconds", "warm_started", "demand_points",
+                                          "demand_groups", "existing_stations", "candidate_sites", "budget_cad")})
+        out["load_average_1min"] = os.getloadavg()[0]
         out["pairs"] = len(pairs)
         out["peak_mb_plan"] = _peak_mb()
         if result.feasible:
@@ -171,11 +174,19 @@ def markdown(results: list[dict]) -> str:
         lines.append(
             f"| {r['instance']} | {r['demand_points']} ({r['demand_groups']}) | {r['existing_stations']} + "
             f"{r['candidate_sites']} | {r['status']} | {r['build_seconds'] + r['prepare_seconds']:.1f} | "
-            f"{r['solve_seconds']:.1f} | {gap} | {r.get('peak_mb', 0):.0f} | {r.get('verified', 'n/a')} | "
+            f"{r['solve_seconds']:.1f} | {gap} ({r.get('bound_method') or 'no bound'}) | {r.get('peak_mb', 0):.0f} | {r.get('verified', 'n/a')} | "
             f"{core.get('p', '')} | {core.get('seconds', float('nan')):.1f} | "
             f"{spopt.get('seconds', float('nan')):.1f} ({spopt.get('status', 'skipped')}) | "
             + (f"{r['speedup_vs_spopt']:.2f}x |" if "speedup_vs_spopt" in r else "n/a (not both proven) |"))
     return "\n".join(lines)
+
+
+def _with_budget(config: dict, budget: float | None) -> dict:
+    return config if budget is None else {**config, "budget_cad": budget}
+
+
+def _budget_name(name: str, budget: float | None) -> str:
+    return name if budget is None else f"{name}, budget {budget / 1e6:g} M CAD"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,11 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p", type=int, default=20, help="sites opened in the MCLP core comparison")
     parser.add_argument("--spopt-wall-seconds", type=float, default=1800.0,
                         help="stop spopt (model build + CBC) after this many seconds")
+    parser.add_argument("--budgets", help="comma list of budgets (CAD): one region/warehouse instance per budget")
+    parser.add_argument("--method", choices=["benders", "monolithic"], help="solution method (default: config)")
     parser.add_argument("--output", help="write the results as JSON here")
     args = parser.parse_args(argv)
 
     wanted = [x.strip() for x in args.instances.split(",") if x.strip()]
     base_cfg = {} if args.time_limit is None else {"time_limit_seconds": args.time_limit}
+    if args.method:
+        base_cfg["method"] = args.method
+    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else [None]
     specs = []
     tmp = tempfile.TemporaryDirectory()
     if "region" in wanted:
@@ -206,21 +222,23 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         build_region_warehouse(args.region, database)
         print(f"foundation tables for {args.region} built in {time.perf_counter() - t0:.1f} s", flush=True)
-        specs.append({"name": args.region_name or Path(args.region).name, "kind": "warehouse", "warehouse": database,
-                      "config": base_cfg, "p": args.p, "spopt": not args.no_spopt, "core": not args.no_core,
-                      "spopt_wall_seconds": args.spopt_wall_seconds})
+        specs += [{"name": _budget_name(args.region_name or Path(args.region).name, budget), "kind": "warehouse",
+                   "warehouse": database, "config": _with_budget(base_cfg, budget), "p": args.p,
+                   "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
+                  for budget in budgets]
     if "warehouse" in wanted:
         if not args.warehouse:
             parser.error("--instances warehouse needs --warehouse")
-        specs.append({"name": args.region_name or Path(args.warehouse).stem, "kind": "warehouse",
-                      "warehouse": args.warehouse, "config": base_cfg, "p": args.p, "spopt": not args.no_spopt, "core": not args.no_core,
-                      "spopt_wall_seconds": args.spopt_wall_seconds})
+        specs += [{"name": _budget_name(args.region_name or Path(args.warehouse).stem, budget), "kind": "warehouse",
+                   "warehouse": args.warehouse, "config": _with_budget(base_cfg, budget), "p": args.p,
+                   "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
+                  for budget in budgets]
     if "synthetic" in wanted:
         specs.append({"name": f"synthetic {args.synthetic_demand:,} x {args.synthetic_candidates:,}", "kind": "synthetic",
                       "demand": args.synthetic_demand, "candidates": args.synthetic_candidates, "existing": 200,
                       "extent_km": 40.0, "p": max(args.p, 50), "spopt": not args.no_spopt, "core": not args.no_core,
                       "spopt_wall_seconds": args.spopt_wall_seconds,
-                      "config": {"time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
+                      "config": {**base_cfg, "time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
                                  "candidate_thinning_km": None, "budget_cad": 8_000_000.0,
                                  "max_upgrades_per_phase": 20}})
     print(f"machine: {platform.platform()}, {mp.cpu_count()} cores, python {platform.python_version()}", flush=True)

@@ -16,8 +16,8 @@ sparse matrix product per level and phase, no LP per cut.
 Bounds: every master is a relaxation of the full model (its theta over-estimate coverage), so the
 optimum of its LP relaxation after any number of rounds, and the dual bound HiGHS reports for the master
 MILP at any time, are valid upper bounds of the full model's optimum; the tightest one is reported.
-Primal side: the greedy plan improved by local search, and every integer master solution, evaluated
-exactly; only plans that meet every constraint of the full model are kept.
+Primal side: the greedy plan and every integer master solution, evaluated exactly; only plans that meet
+every constraint of the full model are kept.
 
 The loop re-solves one HiGHS model with rows added (`highspy`), so CVXPY compiles the master once.
 """
@@ -35,9 +35,15 @@ from scipy.cluster.vq import kmeans2
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.model import assign_decisions, build_model, cluster_matrix, decisions_from_values
+from evcharge_pipeline.network.model import (
+    assign_decisions,
+    build_model,
+    cluster_matrix,
+    decisions_from_values,
+)
 from evcharge_pipeline.network.solve import HighsProblem, highs_problem
 from evcharge_pipeline.network.state import Decisions
+from evcharge_pipeline.solving import relative_gap
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +105,7 @@ class BendersOutcome:
 
     @property
     def gap(self) -> float | None:
-        if self.objective is None or self.bound is None:
-            return None
-        return max(0.0, self.bound - self.objective) / max(abs(self.objective), 1e-9)
+        return relative_gap(self.objective, self.bound)
 
 
 class _CutSeparator:
@@ -186,7 +190,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     if incumbent is not None:
         value = plan_value(model, inputs, config, incumbent)
         if value is not None:
-            best, best_value, source = incumbent, value, "greedy + local search"
+            best, best_value, source = incumbent, value, "greedy"
 
     out = BendersOutcome("time_limit", None, None, None, "", None, history_start_value=best_value)
     bound = np.inf

@@ -116,6 +116,9 @@ class NetworkConfig:
     highs_options: tuple[tuple[str, Any], ...] = (("presolve", "off"),)   # extra HiGHS options (name, value);
                                                  # presolve off: on these covering models it costs 10-50 s
                                                  # and removes under 10% of the nonzeros
+    method: Literal["benders", "monolithic"] = "benders"   # Benders decomposition (network.benders) or one MILP
+    benders_clusters: int = 200                  # demand clusters, one master coverage variable each per level/phase
+    benders_lp_rounds: int = 200                 # cutting-plane rounds on the master LP before branching
     aggregate_demand: bool = True                # merge demand points with identical coverage sets
     diagnose_infeasible: bool = True             # run the diagnosis solves when the plan is infeasible
     diagnosis_time_limit_seconds: float = 20.0
@@ -181,6 +184,12 @@ class NetworkConfig:
             bad("mip_gap", "must lie in [0, 1)")
         if self.time_limit_seconds <= 0:
             bad("time_limit_seconds", "must be > 0")
+        if self.method not in ("benders", "monolithic"):
+            bad("method", f"must be 'benders' or 'monolithic', got {self.method!r}")
+        if self.benders_clusters < 1:
+            bad("benders_clusters", f"must be >= 1, got {self.benders_clusters}")
+        if self.benders_lp_rounds < 0:
+            bad("benders_lp_rounds", f"must be >= 0, got {self.benders_lp_rounds}")
         unknown = set(self.relax) - set(CONSTRAINT_GROUPS)
         if unknown:
             bad("relax", f"unknown constraint groups {sorted(unknown)}; known: {CONSTRAINT_GROUPS}")

@@ -13,12 +13,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from evcharge_pipeline.network.benders import solve_benders
 from evcharge_pipeline.network.config import CONSTRAINT_GROUPS, NetworkConfig
 from evcharge_pipeline.network.greedy import greedy_plan
-from evcharge_pipeline.network.inputs import NetworkInputs, prepare_inputs
-from evcharge_pipeline.network.model import assign_decisions, build_model, decisions_from_values
+from evcharge_pipeline.network.inputs import (
+    NetworkInputs,
+    equity_floors_on,
+    prepare_inputs,
+)
+from evcharge_pipeline.network.model import (
+    assign_decisions,
+    build_model,
+    decisions_from_values,
+)
 from evcharge_pipeline.network.solve import SolveOutcome, solve_model
-from evcharge_pipeline.network.state import Decisions, NetworkState, coverage_shares, evaluate_state
+from evcharge_pipeline.network.state import (
+    Decisions,
+    NetworkState,
+    coverage_shares,
+    evaluate_state,
+)
 
 PLAN_COLUMNS = [
     "site_id", "site_kind", "name", "lat", "lon", "area_id", "level_before", "action", "phase",
@@ -26,6 +40,13 @@ PLAN_COLUMNS = [
     "ports_added_l2", "ports_added_l3", "capex_cad", "annual_opex_cad",
 ]
 
+
+# How the summary's bound was obtained, the same columns for every method (None where a method has no such figure).
+SOLVE_FACTS: dict[str, str | float | None] = {
+    "method": None, "bound_method": None, "primal_source": None,
+    "lp_bound": None, "benders_lp_rounds": None, "benders_mip_rounds": None, "benders_cuts": None,
+}
+SOLVE_FACT_TEXT = ("method", "bound_method", "primal_source")
 
 PLAN_TEXT_COLUMNS = ("site_id", "site_kind", "name", "area_id", "level_before", "action")
 
@@ -204,21 +225,29 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
     warm = greedy_plan(inputs, config) if config.warm_start else None
     greedy_seconds = time.perf_counter() - greedy_started
 
-    model = build_model(inputs, config, objective="plan")
-    greedy_objective = None
-    greedy_feasible = False
-    if warm is not None:
-        assign_decisions(model, inputs, config, warm)
-        violation = max((float(np.max(c.violation())) for c in model.problem.constraints), default=0.0)
-        greedy_feasible = violation <= 1e-6
-        greedy_objective = float(model.problem.objective.value) / model.objective_scale if greedy_feasible else None
-    outcome = solve_model(model, inputs, config, warm=warm if greedy_feasible else None, verbose=verbose)
+    # equity floors need per-group coverage variables, which the Benders master projects out
+    if config.method == "benders" and config.solver.upper() == "HIGHS" and not equity_floors_on(config):
+        outcome, build_seconds, greedy_objective, greedy_feasible, facts_solve, decisions = _solve_by_benders(
+            inputs, config, warm, verbose)
+    else:
+        model = build_model(inputs, config, objective="plan")
+        build_seconds = model.build_seconds
+        greedy_objective = None
+        greedy_feasible = False
+        if warm is not None:
+            assign_decisions(model, inputs, config, warm)
+            violation = max((float(np.max(c.violation())) for c in model.problem.constraints), default=0.0)
+            greedy_feasible = violation <= 1e-6
+            greedy_objective = float(model.problem.objective.value) / model.objective_scale if greedy_feasible else None
+        outcome = solve_model(model, inputs, config, warm=warm if greedy_feasible else None, verbose=verbose)
+        decisions = decisions_from_values(model, inputs, config) if outcome.has_solution else None
+        facts_solve = {"bound_method": "highs_mip_dual_bound" if outcome.bound is not None else None,
+                       "method": "monolithic"}
 
-    decisions = state = None
+    state = None
     plan = empty_plan_frame()
     diagnosis, facts = "", {}
-    if outcome.has_solution:
-        decisions = decisions_from_values(model, inputs, config)
+    if outcome.has_solution and decisions is not None:
         state = evaluate_state(inputs, decisions, config)
         plan = plan_rows(inputs, decisions, state, config)
     elif outcome.status in ("infeasible", "infeasible_or_unbounded") and config.diagnose_infeasible:
@@ -234,7 +263,8 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
     summary = {
         "status": outcome.status,
         "objective": outcome.objective, "bound": outcome.bound, "gap": outcome.gap,
-        "solve_seconds": outcome.solve_seconds, "build_seconds": model.build_seconds,
+        **SOLVE_FACTS, **facts_solve,
+        "solve_seconds": outcome.solve_seconds, "build_seconds": build_seconds,
         "prepare_seconds": prepare_seconds, "greedy_seconds": greedy_seconds,
         "warm_started": bool(outcome.warm_started), "greedy_objective": greedy_objective,
         "capex_by_phase_cad": json.dumps([round(float(v), 2) for v in state.capex_by_phase]) if state else None,
@@ -261,3 +291,16 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
     }
     return NetworkPlanResult(outcome.status, plan, summary, inputs, config, decisions, state, outcome, diagnosis,
                              {"greedy": warm, "greedy_feasible": greedy_feasible})
+
+
+def _solve_by_benders(inputs: NetworkInputs, config: NetworkConfig, warm: Decisions | None, verbose: bool):
+    """The Benders path: exact value of the start plan, the cut loop, and the outcome in the common shape."""
+    result = solve_benders(inputs, config, warm, config.time_limit_seconds, verbose=verbose)
+    greedy_objective = result.history_start_value
+    outcome = SolveOutcome(result.status, result.objective, result.bound, result.gap, result.solve_seconds,
+                           warm is not None and greedy_objective is not None, "HIGHS",
+                           f"benders: {result.rounds_lp} LP rounds, {result.rounds_mip} MILP rounds, {result.cuts} cuts")
+    facts = {"bound_method": result.bound_method, "method": "benders", "lp_bound": result.lp_bound,
+             "benders_lp_rounds": result.rounds_lp, "benders_mip_rounds": result.rounds_mip,
+             "benders_cuts": result.cuts, "primal_source": result.primal_source}
+    return outcome, result.build_seconds, greedy_objective, greedy_objective is not None, facts, result.decisions

@@ -11,9 +11,10 @@ import cvxpy as cp
 import numpy as np
 
 from evcharge_pipeline.network.config import NetworkConfig
-from evcharge_pipeline.network.model import BuiltModel, assign_decisions
 from evcharge_pipeline.network.inputs import NetworkInputs
+from evcharge_pipeline.network.model import BuiltModel, assign_decisions
 from evcharge_pipeline.network.state import Decisions
+from evcharge_pipeline.solving import relative_gap
 
 FEASIBLE = ("optimal", "time_limit", "gap_limit")
 
@@ -45,12 +46,6 @@ _HIGHS_STATUS = {
     "kObjectiveBound": "time_limit",
     "kObjectiveTarget": "time_limit",
 }
-
-
-def _relative_gap(objective: float | None, bound: float | None) -> float | None:
-    if objective is None or bound is None or not np.isfinite(bound):
-        return None
-    return abs(bound - objective) / max(abs(objective), 1e-9)
 
 
 def solve_model(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig,
@@ -125,7 +120,7 @@ class HighsProblem:
     def set_values(self, x: np.ndarray, variables: list) -> None:
         for var in variables:
             if isinstance(var, cp.Variable):
-                var.value = x[self.slice(var)]
+                var.value = var.project(x[self.slice(var)])   # solver tolerance can leave -1e-12 on a nonneg
 
     def set_start(self, x0: np.ndarray) -> bool:
         import highspy as hp
@@ -241,5 +236,5 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
         hprob.set_values(np.array(solution.col_value), user_vars)
         objective = hprob.objective(float(info.objective_function_value))
         bound = hprob.objective(float(info.mip_dual_bound)) if integer else objective
-    return SolveOutcome(status, objective, bound, _relative_gap(objective, bound), elapsed, warm_started, "HIGHS",
+    return SolveOutcome(status, objective, bound, relative_gap(objective, bound), elapsed, warm_started, "HIGHS",
                         f"HiGHS {status_name}")
