@@ -15,6 +15,7 @@ from evcharge_pipeline.assets.equity import area_equity, area_equity_valid, hous
 from evcharge_pipeline.assets.ingest import areas, ev_ownership, population, region_boundary
 from evcharge_pipeline.equity import HOME_CHARGING_BY_TYPE, build_area_equity, income_bands, with_equity
 from evcharge_pipeline.region import InputError, load_region
+from evcharge_pipeline.sources.common import normalize_area_id
 from evcharge_pipeline.sources.households import DWELLING_TYPES, load_households, read_households_csv
 from evcharge_pipeline.warehouse import read_table
 
@@ -37,9 +38,12 @@ def test_sample_region_households_parse_and_report_suppressed_income(sample_regi
 
 def test_ids_are_normalised_and_dwelling_columns_configurable(tmp_path):
     path = tmp_path / "h.csv"
-    path.write_text("area,inc," + ",".join(f"c{i}" for i in range(8)) + "\n n2l ,70000,1,2,3,4,5,6,7,8\n")
+    decomposed = "montre\u0301al-nord"   # e + combining acute: the same id as 'MONTRÉAL-NORD' in the other sources
+    path.write_text("area,inc," + ",".join(f"c{i}" for i in range(8)) + "\n n2l ,70000,1,2,3,4,5,6,7,8\n"
+                    + decomposed + ",1,0,0,0,0,0,0,0,1\n", encoding="utf-8")
     table = read_households_csv(path, "area", "inc", tuple(f"c{i}" for i in range(8)))
-    assert table.frame["area_id"].tolist() == ["N2L"]
+    assert table.frame["area_id"].tolist() == ["N2L", normalize_area_id("MONTRÉAL-NORD")]
+    assert table.frame["area_id"].iloc[1] == "MONTR\u00c9AL-NORD"
     assert table.frame["apt_5plus"].iloc[0] == 6 and table.frame["dwellings"].iloc[0] == 36
 
 

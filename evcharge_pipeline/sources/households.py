@@ -10,7 +10,7 @@ The optional `[households]` section of region.toml names a CSV with one row per 
 
 Dwelling counts must be non-negative numbers; a blank dwelling cell is an error. A blank median income
 is a suppressed value (StatCan suppresses it for small areas): it is kept as missing and reported,
-never dropped. Area ids are normalised as for the other area sources (stripped, upper case).
+never dropped. Area ids follow the one rule of every area source (`sources.common.normalize_area_id`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from evcharge_pipeline.region import InputError, RegionBundle
-from evcharge_pipeline.sources.common import CSV_FIRST_DATA_LINE, check_unique, numeric_column, read_csv, sha256_of
+from evcharge_pipeline.sources.common import (
+    CSV_FIRST_DATA_LINE,
+    check_unique,
+    normalize_area_ids,
+    numeric_column,
+    read_csv,
+    sha256_of,
+)
 
 # StatCan Census Profile 2021 (98-401-X2021013), characteristics 42-49: occupied private dwellings by structural type.
 DWELLING_TYPES = ("single_detached", "semi_detached", "row_house", "apt_duplex", "apt_lt5", "apt_5plus",
@@ -44,7 +51,7 @@ def read_households_csv(path: str | Path, id_field: str, median_income_field: st
         raise InputError(path, f"dwelling_fields needs {len(DWELLING_TYPES)} column names in the order "
                          f"{list(DWELLING_TYPES)}, got {len(dwelling_fields)}", field="dwelling_fields")
     raw = read_csv(path, [id_field, median_income_field, *dwelling_fields])
-    ids = raw[id_field].str.strip().str.upper()
+    ids = normalize_area_ids(raw[id_field])
     empty = ids.eq("")
     if empty.any():
         raise InputError(path, "blank area id", row=int(empty.to_numpy().nonzero()[0][0]) + CSV_FIRST_DATA_LINE,
