@@ -17,6 +17,7 @@ from evcharge_pipeline import validation
 from evcharge_pipeline.assets.common import problems_check, stored_boundary, write_raw
 from evcharge_pipeline.resources import RegionResource
 from evcharge_pipeline.sources import bundle as sources
+from evcharge_pipeline.sources import geojson
 from evcharge_pipeline.sources.candidates import DEFAULT_GRID_SPACING_M
 from evcharge_pipeline.warehouse import read_table, table_exists
 
@@ -36,23 +37,43 @@ def _geometry_frame(geo) -> pd.DataFrame:
     return frame
 
 
-@asset(pool="warehouse",
-       group_name=INGEST, kinds={"duckdb"}, description="Region boundary polygon (raw.region_boundary, WKT in WGS84).")
-def region_boundary(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+def repair_report(context: AssetExecutionContext, geo, what: str) -> dict:
+    """Metadata on the invalid polygons repaired (region.toml `repair = true`); a repair that changed an
+    area by more than 1 % is logged as a warning naming the polygon and the change."""
+    repairs = geojson.repairs_of(geo)
+    large = geojson.large_repairs(repairs)
+    for repair in large:
+        context.log.warning(f"{what}: repairing an invalid polygon changed its area by more than "
+                            f"{geojson.MAX_REPAIR_AREA_CHANGE:.0%}: {repair.describe()}")
+    metadata = {"geometry_repairs": len(repairs), "repairs_changing_area_over_1pct": len(large)}
+    if repairs:
+        metadata["repaired_polygons"] = "\n".join(r.describe() for r in repairs[:20])
+    return metadata
+
+
+@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
+       description="Region boundary polygon (raw.region_boundary, WKT in WGS84); invalid polygons refused "
+                   "unless [boundary] repair = true.")
+def region_boundary(context: AssetExecutionContext, region: RegionResource, warehouse: DuckDBResource
+                    ) -> MaterializeResult:
     boundary, origin = sources.load_boundary(region.bundle())
     frame = _geometry_frame(boundary)
+    repairs = repair_report(context, boundary, "region boundary")
     with warehouse.get_connection() as con:
         metadata = write_raw(con, "raw.region_boundary", frame, origin)
     return MaterializeResult(metadata={**metadata, "area_km2": float(frame["area_km2"].iloc[0]),
-                                       "region": region.bundle().name})
+                                       "region": region.bundle().name, **repairs})
 
 
-@asset(pool="warehouse",
-       group_name=INGEST, kinds={"duckdb"}, description="Reporting areas (FSAs, tracts) as polygons (raw.areas).")
-def areas(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
+       description="Reporting areas (FSAs, tracts) as polygons (raw.areas); invalid polygons refused "
+                   "unless [areas] repair = true.")
+def areas(context: AssetExecutionContext, region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     polygons, origin = sources.load_areas(region.bundle())
+    repairs = repair_report(context, polygons, "areas")
     with warehouse.get_connection() as con:
-        return MaterializeResult(metadata=write_raw(con, "raw.areas", _geometry_frame(polygons), origin))
+        return MaterializeResult(metadata={**write_raw(con, "raw.areas", _geometry_frame(polygons), origin),
+                                           **repairs})
 
 
 @asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},

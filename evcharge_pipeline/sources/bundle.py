@@ -39,17 +39,28 @@ def _file(bundle: RegionBundle, section: str) -> tuple:
     return path, Provenance(str(path), sha256_of(path))
 
 
+def repair_allowed(bundle: RegionBundle, section: str) -> bool:
+    """`repair = true` in a geometry section: invalid polygons are repaired (and reported) instead of refused."""
+    value = bundle.require(section).get("repair", False)
+    if not isinstance(value, bool):
+        raise InputError(bundle.toml_path, f"repair must be true or false, got {type(value).__name__}",
+                         field=f"{section}.repair")
+    return value
+
+
 def load_boundary(bundle: RegionBundle) -> tuple[gpd.GeoDataFrame, Provenance]:
+    """The boundary; its `attrs` list the geometry repairs made (see `geojson.repairs_of`)."""
     path, origin = _file(bundle, "boundary")
-    return geojson.read_boundary(path), origin
+    return geojson.read_boundary(path, repair_allowed(bundle, "boundary")), origin
 
 
 def load_areas(bundle: RegionBundle) -> tuple[gpd.GeoDataFrame, Provenance]:
+    """The areas; their `attrs` list the geometry repairs made (see `geojson.repairs_of`)."""
     path, origin = _file(bundle, "areas")
     id_field = bundle.require("areas").get("id_field")
     if not id_field:
         raise InputError(bundle.toml_path, "[areas] needs id_field", field="areas.id_field")
-    return geojson.read_areas(path, id_field), origin
+    return geojson.read_areas(path, id_field, repair_allowed(bundle, "areas")), origin
 
 
 def load_ev_ownership(bundle: RegionBundle) -> tuple[census.EvOwnership, Provenance]:

@@ -1,18 +1,71 @@
-"""GeoJSON loading with feature-level validation (geometry type, id field, duplicate ids)."""
+"""GeoJSON loading with feature-level validation (geometry type, id field, duplicate ids, valid polygons)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry import shape
-from shapely.validation import make_valid
+from shapely.validation import explain_validity, make_valid
 
+from evcharge_pipeline.geometry import project, utm_crs_for
 from evcharge_pipeline.region import InputError
 from evcharge_pipeline.sources.common import normalize_area_ids, read_json
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
+REPAIRS = "geometry_repairs"            # key in a loaded frame's `attrs`: the repairs made (list of dicts)
+MAX_REPAIR_AREA_CHANGE = 0.01           # a repair changing a polygon's area by more than 1 % is reported
+
+
+@dataclass(frozen=True)
+class GeometryRepair:
+    """One invalid polygon repaired (region.toml `repair = true`): its area as drawn and after the repair."""
+
+    feature: int
+    name: str
+    reason: str
+    area_km2_before: float
+    area_km2_after: float
+
+    @property
+    def area_change(self) -> float:
+        """Relative change of the area (infinite when the polygon as drawn has zero area)."""
+        if self.area_km2_before <= 0:
+            return 0.0 if self.area_km2_after <= 0 else float("inf")
+        return abs(self.area_km2_after - self.area_km2_before) / self.area_km2_before
+
+    def describe(self) -> str:
+        change = "from zero area" if np.isinf(self.area_change) else f"{self.area_change:.1%}"
+        return (f"{self.name!r} (feature {self.feature}, {self.reason}): {self.area_km2_before:,.3f} km2 as drawn, "
+                f"{self.area_km2_after:,.3f} km2 repaired ({change})")
+
+
+def area_km2(geometry: shapely.Geometry) -> float:
+    """Area of a WGS84 (multi)polygon in km2, in the UTM zone of its centroid (works on invalid ones too)."""
+    centroid = geometry.centroid
+    crs = utm_crs_for(centroid.x, centroid.y)
+    projected = shapely.transform(geometry, lambda xy: np.column_stack(project(xy[:, 1], xy[:, 0], crs)))
+    return float(projected.area) / 1e6
+
+
+def _polygonal_part(geometry: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of a `make_valid` result (which may add lines or points where a ring collapsed)."""
+    parts = [p for p in shapely.get_parts(geometry) if p.geom_type in POLYGONAL]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def large_repairs(repairs: list[GeometryRepair], threshold: float = MAX_REPAIR_AREA_CHANGE) -> list[GeometryRepair]:
+    """The repairs that changed an area by more than `threshold` (default 1 %)."""
+    return [r for r in repairs if r.area_change > threshold]
+
+
+def repairs_of(frame: gpd.GeoDataFrame) -> list[GeometryRepair]:
+    """The repairs made while loading `frame` (empty when every polygon was valid)."""
+    return [GeometryRepair(**r) for r in frame.attrs.get(REPAIRS, [])]
 
 
 def _features(path: str | Path) -> list[dict]:
@@ -35,9 +88,14 @@ def _features(path: str | Path) -> list[dict]:
     return features
 
 
-def read_features(path: str | Path, allowed_types: set[str], id_field: str | None = None) -> gpd.GeoDataFrame:
-    """Features as a WGS84 GeoDataFrame; rows are features (0-based `feature` numbers in errors)."""
-    records, geometries = [], []
+def read_features(path: str | Path, allowed_types: set[str], id_field: str | None = None, *,
+                  repair: bool = False, section: str | None = None) -> gpd.GeoDataFrame:
+    """Features as a WGS84 GeoDataFrame; rows are features (0-based `feature` numbers in errors).
+
+    An invalid polygon (self-intersection, bad ring...) is refused naming the feature and the reason,
+    unless `repair` (region.toml `repair = true` in the file's `section`): it is then repaired with
+    `make_valid` and the repair, with the area as drawn and after, is listed in `frame.attrs[REPAIRS]`."""
+    records, geometries, repairs = [], [], []
     for index, feature in enumerate(_features(path)):
         geometry = (feature or {}).get("geometry")
         if not geometry or "type" not in geometry:
@@ -55,9 +113,21 @@ def read_features(path: str | Path, allowed_types: set[str], id_field: str | Non
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             raise InputError(path, f"coordinates outside WGS84 range (bounds {geom.bounds}); "
                              "GeoJSON must be longitude, latitude in degrees", row=index, field="geometry.coordinates")
-        if geom.geom_type in POLYGONAL and not geom.is_valid:
-            geom = make_valid(geom)
         properties = dict((feature or {}).get("properties") or {})
+        if geom.geom_type in POLYGONAL and not geom.is_valid:
+            reason = explain_validity(geom)[:120]
+            if not repair:
+                where = f"[{section}] of region.toml" if section else "the region.toml section naming this file"
+                raise InputError(path, f"invalid polygon ({reason}); refused: set repair = true in {where} "
+                                 "to repair it (area changes are reported)", row=index, field="geometry")
+            repaired = _polygonal_part(make_valid(geom))
+            if repaired.is_empty:
+                raise InputError(path, f"invalid polygon ({reason}) has no area left after repair",
+                                 row=index, field="geometry")
+            name = properties.get(id_field) if id_field is not None else properties.get("name")
+            repairs.append(GeometryRepair(index, str(name if name is not None else f"feature {index}")[:80],
+                                          reason, area_km2(geom), area_km2(repaired)))
+            geom = repaired
         if id_field is not None:
             value = properties.get(id_field)
             if value is None or str(value).strip() == "":
@@ -72,20 +142,24 @@ def read_features(path: str | Path, allowed_types: set[str], id_field: str | Non
             i = int(duplicated.to_numpy().nonzero()[0][0])
             raise InputError(path, f"duplicate id {ids.iloc[i]!r}", row=i, field=id_field)
         frame[id_field] = ids
+    frame.attrs[REPAIRS] = [asdict(r) for r in repairs]
     return frame
 
 
-def read_boundary(path: str | Path) -> gpd.GeoDataFrame:
-    """The region boundary dissolved into one (multi)polygon."""
-    features = read_features(path, POLYGONAL)
-    return gpd.GeoDataFrame({"name": [str(features.iloc[0].get("name", ""))]},
-                            geometry=[features.union_all()], crs="EPSG:4326")
+def read_boundary(path: str | Path, repair: bool = False) -> gpd.GeoDataFrame:
+    """The region boundary dissolved into one (multi)polygon; invalid polygons refused unless `repair`."""
+    features = read_features(path, POLYGONAL, repair=repair, section="boundary")
+    boundary = gpd.GeoDataFrame({"name": [str(features.iloc[0].get("name", ""))]},
+                                geometry=[features.union_all()], crs="EPSG:4326")
+    boundary.attrs[REPAIRS] = features.attrs[REPAIRS]
+    return boundary
 
 
-def read_areas(path: str | Path, id_field: str) -> gpd.GeoDataFrame:
+def read_areas(path: str | Path, id_field: str, repair: bool = False) -> gpd.GeoDataFrame:
     """Reporting areas (FSAs, census tracts...) with `area_id` from `id_field`, normalised by
-    `normalize_area_id` (ids that differ only in case, spacing or Unicode form are duplicates)."""
-    features = read_features(path, POLYGONAL, id_field=id_field)
+    `normalize_area_id` (ids that differ only in case, spacing or Unicode form are duplicates);
+    invalid polygons refused unless `repair`."""
+    features = read_features(path, POLYGONAL, id_field=id_field, repair=repair, section="areas")
     ids = normalize_area_ids(features[id_field])
     duplicated = ids.duplicated()
     if duplicated.any():
@@ -93,7 +167,9 @@ def read_areas(path: str | Path, id_field: str) -> gpd.GeoDataFrame:
         raise InputError(path, f"duplicate id {ids.iloc[i]!r} (ids are compared trimmed, case-insensitive, NFC)",
                          row=i, field=id_field)
     features[id_field] = ids
-    return gpd.GeoDataFrame({"area_id": features[id_field]}, geometry=features.geometry, crs="EPSG:4326")
+    areas = gpd.GeoDataFrame({"area_id": features[id_field]}, geometry=features.geometry, crs="EPSG:4326")
+    areas.attrs[REPAIRS] = features.attrs[REPAIRS]
+    return areas
 
 
 def read_points(path: str | Path, id_field: str | None = None) -> gpd.GeoDataFrame:
