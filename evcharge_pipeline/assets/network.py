@@ -24,7 +24,9 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline.assets.demand import coverage, demand_points
+from evcharge_pipeline.assets.equity import area_equity
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
+from evcharge_pipeline.equity import with_equity
 from evcharge_pipeline.network.config import NetworkConfig, with_cost_scenario
 from evcharge_pipeline.network.inputs import considered_candidates
 from evcharge_pipeline.network.plan import (
@@ -34,7 +36,8 @@ from evcharge_pipeline.network.plan import (
     empty_plan_frame,
     plan_network,
 )
-from evcharge_pipeline.network.reports import frontier_plot, plan_map
+from evcharge_pipeline.assets.common import key_figures, picture, summary_table
+from evcharge_pipeline.network.reports import frontier_plot, plan_key_figures, plan_map, static_plan_map
 from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline.resources import ReportsResource
 from evcharge_pipeline.warehouse import (
@@ -46,6 +49,8 @@ from evcharge_pipeline.warehouse import (
 
 NETWORK = "network"
 INPUT_TABLES = ("raw.charging_stations", "raw.candidate_sites", "core.demand_points", "core.coverage")
+EQUITY_TABLE = "core.area_equity"   # income band and need weighting per demand point (optional)
+INPUT_ASSETS = [charging_stations, candidate_sites, demand_points, coverage, area_equity]
 
 BUDGET_LEVELS_CAD = ("250000", "500000", "1000000", "2000000")
 COVERAGE_TARGETS = ("0.80", "0.90", "0.95")
@@ -95,6 +100,10 @@ class NetworkPlanConfig(Config):
     min_l3_spacing_km: float = NetworkConfig.min_l3_spacing_km
     min_coverage_l2_share: float = NetworkConfig.min_coverage_l2_share
     min_coverage_l3_share: float = NetworkConfig.min_coverage_l3_share
+    coverage_weight: str = NetworkConfig.coverage_weight   # ev | population | ev_need (docs/equity.md)
+    equity_min_coverage_l2_share: float = NetworkConfig.equity_min_coverage_l2_share
+    equity_min_coverage_l3_share: float = NetworkConfig.equity_min_coverage_l3_share
+    home_charger_public_need_ratio: float = NetworkConfig.home_charger_public_need_ratio
     min_ports_per_100_ev: float = NetworkConfig.min_ports_per_100_ev
     max_upgrades_per_phase: int = NetworkConfig.max_upgrades_per_phase
     candidate_thinning_km: Optional[float] = NetworkConfig.candidate_thinning_km
@@ -119,9 +128,16 @@ class SensitivityConfig(NetworkPlanConfig):
     diagnosis_time_limit_seconds: float = 10.0
 
 
-def _read_inputs(warehouse: DuckDBResource) -> tuple[pd.DataFrame, ...]:
+def _read_inputs(warehouse: DuckDBResource, config: NetworkConfig) -> tuple[pd.DataFrame, ...]:
+    """Stations, candidates, demand points and coverage pairs. The demand points carry `income_band` and
+    `ev_need` when core.area_equity exists (empty when the region has no [households]: no bands, and
+    ev_need = ev_count); without that table they carry neither, and ev_need weighting or floors fail naming it."""
     with warehouse.get_connection() as con:
-        return tuple(read_table(con, table) for table in INPUT_TABLES)
+        stations, candidates, demand, pairs = (read_table(con, table) for table in INPUT_TABLES)
+        equity = read_table(con, EQUITY_TABLE) if table_exists(con, EQUITY_TABLE) else None
+    if equity is not None:
+        demand = with_equity(demand, equity, config.home_charger_public_need_ratio)
+    return stations, candidates, demand, pairs
 
 
 def summary_frame(summary: dict) -> pd.DataFrame:
@@ -139,17 +155,36 @@ def summary_frame(summary: dict) -> pd.DataFrame:
     return frame
 
 
-def _summary_markdown(summary: dict) -> MetadataValue:
-    shown = {k: v for k, v in summary.items() if k != "config_json"}
-    table = pd.DataFrame({"field": list(shown), "value": [str(v) for v in shown.values()]})
-    return MetadataValue.md(table.to_markdown(index=False))
+def _all_fields(summary: dict) -> MetadataValue:
+    """Every summary field (rounded) except the run configuration, for reference below the key figures."""
+    return key_figures({k: v for k, v in summary.items() if k != "config_json"})
+
+
+def _map_context(warehouse: DuckDBResource):
+    """Area polygons with EV counts and the boundary, when the warehouse has them (None otherwise)."""
+    import geopandas as gpd  # noqa: PLC0415
+    import shapely  # noqa: PLC0415
+
+    with warehouse.get_connection() as con:
+        if not all(table_exists(con, t) for t in ("raw.areas", "core.area_totals")):
+            return None, None
+        polygons = read_table(con, "raw.areas")[["area_id", "geometry_wkt"]]
+        totals = read_table(con, "core.area_totals")[["area_id", "area_km2", "ev_count_inside"]]
+        boundary = (shapely.from_wkt(read_table(con, "raw.region_boundary")["geometry_wkt"].iloc[0])
+                    if table_exists(con, "raw.region_boundary") else None)
+    joined = polygons.merge(totals, on="area_id", how="left").rename(columns={"ev_count_inside": "ev_count"})
+    joined["ev_count"] = joined["ev_count"].fillna(0.0)
+    areas = gpd.GeoDataFrame(joined.drop(columns="geometry_wkt"),
+                             geometry=shapely.from_wkt(joined["geometry_wkt"].to_numpy()), crs="EPSG:4326")
+    return areas, boundary
 
 
 def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
     s = result.summary
     meta = {
         "status": s["status"],
-        "summary": _summary_markdown(s),
+        "summary": key_figures(plan_key_figures(s)),
+        "all_fields": _all_fields(s),
         "objective": MetadataValue.float(float(s["objective"])) if s["objective"] is not None else "n/a",
         "gap": MetadataValue.float(float(s["gap"])) if s["gap"] is not None else "n/a",
         "solve_seconds": MetadataValue.float(float(s["solve_seconds"])),
@@ -160,19 +195,22 @@ def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
         meta["diagnosis"] = MetadataValue.text(s["diagnosis"])
     if result.feasible:
         changes = result.plan[result.plan["action"] != "keep"]
-        meta["actions"] = MetadataValue.md(changes.groupby(["phase", "action"]).size().rename("sites").reset_index()
-                                           .to_markdown(index=False) if len(changes) else "no changes")
+        by_phase = (changes.groupby(["phase", "action"]).agg(sites=("site_id", "size"), capex_cad=("capex_cad", "sum"))
+                    .reset_index())
+        meta["actions"] = summary_table(by_phase, {"phase": "plan phase (1 = first)", "action": "what happens to the site",
+                                                   "sites": "number of sites", "capex_cad": "capital cost, CAD"}) \
+            if len(changes) else "no changes"
     meta.update(extra)
     return meta
 
 
 @asset(pool="warehouse",
-       group_name=NETWORK, kinds={"duckdb", "cvxpy"}, deps=[charging_stations, candidate_sites, demand_points, coverage],
+       group_name=NETWORK, kinds={"duckdb", "cvxpy"}, deps=INPUT_ASSETS,
        description="Phased network enhancement plan (plan.network_plan, plan.network_plan_summary) and its HTML map.")
 def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, warehouse: DuckDBResource,
                  reports: ReportsResource) -> MaterializeResult:
-    stations, candidates, demand, pairs = _read_inputs(warehouse)
     cfg = config.network_config()
+    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg)
     result = plan_network(stations, candidates, demand, pairs, cfg)
     context.log.info(f"network plan: {result.status}; {result.summary.get('diagnosis') or ''}")
     plan = result.plan if result.feasible else empty_plan_frame()
@@ -181,10 +219,13 @@ def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, ware
         replace_table(con, "plan.network_plan_summary", summary_frame(result.summary))
     extra = {}
     if result.feasible:
+        areas, boundary = _map_context(warehouse)
+        extra["plan_map"] = picture(static_plan_map(
+            result.plan, demand, pairs, cfg.radius_l2_km, cfg.radius_l3_km, areas=areas, boundary=boundary,
+            path=reports.path_for("network_plan_map.png")))
         path = plan_map(result.plan, demand, reports.path_for("network_plan_map.html"), cfg.radius_l2_km,
                         cfg.radius_l3_km, title="Network enhancement plan")
-        extra["map"] = MetadataValue.path(str(path))
-        extra["map_url"] = MetadataValue.url(path.resolve().as_uri())
+        extra["interactive_map"] = MetadataValue.path(str(path))
     return MaterializeResult(metadata=_metadata(result, extra))
 
 
@@ -197,14 +238,14 @@ def _config_from_summary(summary: pd.Series) -> NetworkConfig:
 
 
 @asset_check(pool="warehouse",
-             asset=network_plan, additional_deps=[charging_stations, candidate_sites, demand_points, coverage],
+             asset=network_plan, additional_deps=INPUT_ASSETS,
              description="Recompute every constraint and reported figure of the plan from its decisions alone.")
 def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
-    stations, candidates, demand, pairs = _read_inputs(warehouse)
     with warehouse.get_connection() as con:
         plan = read_table(con, "plan.network_plan")
         summary = read_table(con, "plan.network_plan_summary").iloc[0]
     cfg = _config_from_summary(summary)
+    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg)
     if plan.empty:
         return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN,
                                 metadata={"status": str(summary["status"]),
@@ -220,15 +261,15 @@ def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
 
 
 @asset(pool="warehouse", group_name=NETWORK, kinds={"duckdb", "cvxpy"}, partitions_def=sensitivity_partitions,
-       deps=[charging_stations, candidate_sites, demand_points, coverage],
+       deps=INPUT_ASSETS,
        description="One network plan per (budget, L3 coverage target); rows in plan.network_plan_sensitivity "
                    "(summary) and plan.network_plan_sensitivity_actions (changed sites), keyed by partition.")
 def network_plan_sensitivity(context: AssetExecutionContext, config: SensitivityConfig, warehouse: DuckDBResource
                              ) -> MaterializeResult:
     keys = context.partition_key.keys_by_dimension
     budget, target = float(keys["budget"]), float(keys["coverage_target"])
-    stations, candidates, demand, pairs = _read_inputs(warehouse)
     cfg = config.network_config(budget_cad=budget, min_coverage_l3_share=target)
+    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg)
     try:
         result = plan_network(stations, candidates, demand, pairs, cfg)
         summary = summary_frame(result.summary)
@@ -251,7 +292,7 @@ def network_plan_sensitivity(context: AssetExecutionContext, config: Sensitivity
         replace_partition(con, "plan.network_plan_sensitivity", summary, partition)
         replace_partition(con, "plan.network_plan_sensitivity_actions", actions, partition)
     meta = {"status": str(summary["status"].iloc[0]), "budget_cad": budget, "min_coverage_l3_share": target,
-            "summary": _summary_markdown(summary.iloc[0].to_dict())}
+            "summary": key_figures(plan_key_figures(summary.iloc[0].to_dict()))}
     if result is not None and result.summary.get("diagnosis"):
         meta["diagnosis"] = MetadataValue.text(result.summary["diagnosis"])
     return MaterializeResult(metadata=meta)
@@ -268,17 +309,18 @@ def sensitivity_frontier(warehouse: DuckDBResource, reports: ReportsResource) ->
     else:
         frame = rows.copy()
         frame.loc[~frame["status"].isin(["optimal", "time_limit"]), "coverage_l3_ev_after"] = float("nan")
-    path = frontier_plot(frame, reports.path_for("network_sensitivity_frontier.png"))
-    shown = ["budget_cad", "min_coverage_l3_share", "status", "objective", "gap", "capex_total_cad",
-             "coverage_l3_ev_after", "coverage_l2_ev_after", "min_budget_cad"]
-    table = frame[[c for c in shown if c in frame]].sort_values([c for c in ("budget_cad", "min_coverage_l3_share")
-                                                                if c in frame]) if len(frame) else frame
+    markdown = frontier_plot(frame, reports.path_for("network_sensitivity_frontier.png"))
+    shown = {"budget_cad": "budget_cad", "min_coverage_l3_share": "l3_target_share", "status": "status",
+             "capex_total_cad": "capex_total_cad", "coverage_l3_ev_after": "ev_within_l3_radius_after_share",
+             "coverage_l2_ev_after": "ev_within_l2_radius_after_share", "gap": "mip_gap_share",
+             "solve_seconds": "solve_seconds", "min_budget_cad": "min_budget_cad"}
+    table = (frame[[c for c in shown if c in frame]].sort_values(["budget_cad", "min_coverage_l3_share"])
+             .rename(columns=shown) if len(frame) else frame)
     return MaterializeResult(metadata={
         "partitions": len(frame),
         "infeasible": int((frame["status"] == "infeasible").sum()) if len(frame) else 0,
-        "frontier": MetadataValue.path(str(path)),
-        "frontier_url": MetadataValue.url(path.resolve().as_uri()),
-        "table": MetadataValue.md(table.to_markdown(index=False) if len(table) else "no partitions yet"),
+        "frontier": picture(markdown),
+        "table": summary_table(table) if len(table) else "no partitions yet",
     })
 
 

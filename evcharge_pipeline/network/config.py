@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from evcharge_pipeline.equity import DEFAULT_PUBLIC_NEED_RATIO
+
 SOLVERS = ("HIGHS", "SCIP", "CBC")
 CONSTRAINT_GROUPS = (
     "total_budget",
@@ -65,6 +67,8 @@ class NetworkConfig:
     # coverage_weight, is at least this; 0 = off. Needs demand points with an income_band column.
     equity_min_coverage_l2_share: float = 0.0
     equity_min_coverage_l3_share: float = 0.0
+    home_charger_public_need_ratio: float = DEFAULT_PUBLIC_NEED_RATIO   # ev_need: public-charging need of an EV
+                                                 # with home charging relative to one without (docs/equity.md)
 
     # --- capital costs ---------------------------------------------------------------------------
     upgrade_l3_cad: float = 50_000.0             # civil/grid work of an L2→L3 upgrade (ports extra)
@@ -163,7 +167,7 @@ class NetworkConfig:
         if self.min_l3_spacing_km < 0:
             bad("min_l3_spacing_km", "must be >= 0")
         for name in ("min_coverage_l2_share", "min_coverage_l3_share", "equity_min_coverage_l2_share",
-                     "equity_min_coverage_l3_share"):
+                     "equity_min_coverage_l3_share", "home_charger_public_need_ratio"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 bad(name, f"is a share and must lie in [0, 1], got {value}")
