@@ -18,11 +18,13 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from evcharge_pipeline.assets.common import markdown_table
+from evcharge_pipeline.assets.common import key_figures, markdown_table, picture, summary_table
+from evcharge_pipeline import validation
 from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.solving import has_solution
 from evcharge_pipeline.sources.common import with_provenance
 from evcharge_pipeline.swap.inputs import SwapInputs, load_swap_inputs
+from evcharge_pipeline.swap.reports import hourly_plot, service_curve_plot
 from evcharge_pipeline.swap.simulation import SimulationConfig
 from evcharge_pipeline.swap.study import SENSITIVITY_KEYS, SwapStudy, run_study, sensitivity_rows
 from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table
@@ -39,6 +41,15 @@ def _load(region: RegionResource) -> SwapInputs | None:
     return None if section is None else load_swap_inputs(bundle.root, section)
 
 
+SIMULATION_RANGES = {
+    "sim_days": validation.Range(2.0, 3650.0, integer=True),
+    "sim_warmup_days": validation.COUNT,
+    "sim_replications": validation.Range(2.0, 1000.0, integer=True),   # a confidence interval needs two
+    "sim_confidence": validation.Range(0.0, 1.0, exclusive_minimum=True, exclusive_maximum=True),
+    "seed": validation.SEED,
+}
+
+
 class SwapPlanConfig(Config):
     sim_days: int = 60  # simulated days per replication, including warm-up
     sim_warmup_days: int = 3
@@ -47,12 +58,16 @@ class SwapPlanConfig(Config):
     seed: int = 2024
     use_log: bool = True  # resample days from the swap log when the region has one
 
+    _ranges = validation.range_validator(SIMULATION_RANGES, validation.warmup_shorter_than_run)
+
 
 class SwapSensitivityConfig(Config):
     sim_days: int = 20
     sim_warmup_days: int = 2
     sim_replications: int = 4
     seed: int = 2024
+
+    _ranges = validation.range_validator(SIMULATION_RANGES, validation.warmup_shorter_than_run)
 
 
 @asset(pool="warehouse", group_name=GROUP, kinds={"duckdb"},
@@ -91,46 +106,13 @@ def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
 
 
 def _plots(study: SwapStudy, reports: ReportsResource) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = {}
-    curve = study.service_curve
-    if not curve.empty:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(curve["service_level_target"], curve["battery_cost_cad"] / 1e3, label="spare batteries")
-        ax.plot(curve["service_level_target"], curve["stockout_cost_cad"] / 1e3, label="stockouts (planning horizon)")
-        ax.plot(curve["service_level_target"], curve["total_cost_cad"] / 1e3, label="total", linewidth=2)
-        best = curve.loc[curve["is_cost_optimal"]].iloc[0]
-        ax.axvline(best["service_level_target"], color="grey", linestyle="--")
-        ax.set_xlabel(f"fill-rate target ({study.summary['service_basis'].iloc[0].replace('_', ' ')} basis)")
-        ax.set_ylabel("cost (thousand CAD)")
-        ax.set_title(f"Service level vs cost (optimum {best['service_level_target']:.3f})")
-        ax.legend()
-        path = reports.path_for("swap_service_curve.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        out["service_curve_plot"] = MetadataValue.path(str(path))
-    hourly = study.hourly
-    if not hourly.empty:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax.bar(hourly["hour"], hourly["swaps_per_hour"], color="#9ab", label="swaps per hour")
-        ax.set_xlabel("hour of day")
-        ax.set_ylabel("swaps per hour")
-        if "sim_fill_rate" in hourly:
-            ax2 = ax.twinx()
-            ax2.plot(hourly["hour"], hourly["sim_fill_rate"], color="C3", marker="o", label="simulated fill rate")
-            ax2.axhline(float(study.summary["service_level"].iloc[0]), color="C3", linestyle=":")
-            ax2.set_ylabel("fill rate")
-        ax.set_title("Swaps and simulated fill rate by hour")
-        path = reports.path_for("swap_hourly.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        out["hourly_plot"] = MetadataValue.path(str(path))
+    curve = service_curve_plot(study, reports.path_for("swap_service_curve.png"))
+    if curve is not None:
+        out["service_curve_plot"] = picture(curve)
+    hourly = hourly_plot(study, reports.path_for("swap_hourly.png"))
+    if hourly is not None:
+        out["hourly_plot"] = picture(hourly)
     return out
 
 
@@ -175,11 +157,16 @@ def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, 
            if k in row and pd.notna(row[k])},
         **breakdown,
         "pipeline_distribution": str(row["pipeline_distribution"]),
-        "stations": markdown_table(study.stations),
-        "hubs": markdown_table(study.hubs),
+        "summary": key_figures({"status": status, **{k: row[k] for k in (
+            "hubs_open", "charging_ports", "spare_batteries", "total_batteries", "cost_optimal_service_level",
+            "solve_seconds", "sim_seconds") if k in row}, **{
+            "analytic_fill_rate_share": row.get("analytic_fill_rate"), "sim_fill_rate_share": row.get("sim_fill_rate"),
+            "sim_fill_rate_ci_low_share": row.get("sim_fill_rate_ci_low")}, **breakdown}),
+        "stations": summary_table(study.stations),
+        "hubs": summary_table(study.hubs),
     }
     if not study.comparison.empty:
-        metadata["method_comparison"] = markdown_table(study.comparison)
+        metadata["method_comparison"] = summary_table(study.comparison)
     metadata.update(_plots(study, reports))
     return MaterializeResult(metadata=metadata)
 
@@ -235,7 +222,7 @@ def swap_sensitivity(context: AssetExecutionContext, config: SwapSensitivityConf
                              f"{first['total_charging_ports']} ports")
     table = pd.DataFrame(summaries)
     return MaterializeResult(metadata={"table": "plan.swap_sensitivity", "partitions": len(keys),
-                                       "scenarios": markdown_table(table)})
+                                       "scenarios": summary_table(table)})
 
 
 swap_sensitivity_job = define_asset_job(
