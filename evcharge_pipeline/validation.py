@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import shapely
+from pydantic import model_validator
 
 from evcharge_pipeline.geometry import project, utm_crs_for
 
@@ -176,13 +180,80 @@ def require_demand(points: pd.DataFrame) -> None:
 
 
 def check_range(name: str, value: float, *, minimum: float | None = None, maximum: float | None = None,
-                exclusive_minimum: bool = False) -> float:
+                exclusive_minimum: bool = False, exclusive_maximum: bool = False, integer: bool = False) -> float:
     """A config number checked for finiteness and range; `ValueError` names the field, its value and
     the allowed range. For pydantic `field_validator`s and plain dataclasses' `__post_init__` alike."""
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} = {value!r} must be a number") from None
     low_ok = minimum is None or (number > minimum if exclusive_minimum else number >= minimum)
-    if not np.isfinite(number) or not low_ok or (maximum is not None and number > maximum):
+    high_ok = maximum is None or (number < maximum if exclusive_maximum else number <= maximum)
+    whole_ok = not integer or (np.isfinite(number) and number == int(number))
+    if not np.isfinite(number) or not low_ok or not high_ok or not whole_ok:
         low = "" if minimum is None else ("> " if exclusive_minimum else ">= ") + f"{minimum:g}"
-        high = "" if maximum is None else f"<= {maximum:g}"
-        raise ValueError(f"{name} = {value!r} must be a finite number {' and '.join(p for p in (low, high) if p)}")
+        high = "" if maximum is None else ("< " if exclusive_maximum else "<= ") + f"{maximum:g}"
+        kind = "a whole number" if integer else "a finite number"
+        raise ValueError(f"{name} = {value!r} must be {kind} {' and '.join(p for p in (low, high) if p)}".rstrip())
     return value
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of one config number (see `check_range`); `optional`: None is allowed too."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    integer: bool = False
+    optional: bool = False
+
+    def check(self, name: str, value):
+        if value is None and self.optional:
+            return value
+        return check_range(name, value, minimum=self.minimum, maximum=self.maximum,
+                           exclusive_minimum=self.exclusive_minimum, exclusive_maximum=self.exclusive_maximum,
+                           integer=self.integer)
+
+
+# the ranges most config fields share
+POSITIVE = Range(0.0, exclusive_minimum=True)                    # rates of service, sizes
+NON_NEGATIVE = Range(0.0)                                        # costs, budgets, counts
+SHARE = Range(0.0, 1.0)                                          # shares and probabilities
+DISTANCE_KM = Range(0.0, 500.0, exclusive_minimum=True)          # radii and distances (a region is < 500 km)
+HOUR_OF_DAY = Range(0.0, 24.0, exclusive_maximum=True, integer=True)
+GAP = Range(0.0, 1.0, exclusive_maximum=True)                    # relative MIP gap
+SECONDS = Range(0.0, 7 * 24 * 3600.0, exclusive_minimum=True)    # solver time limits
+COUNT = Range(0.0, integer=True)
+AT_LEAST_ONE = Range(1.0, integer=True)
+SEED = Range(0.0, 2.0**32 - 1, integer=True)                     # numpy seeds are unsigned 32-bit
+
+
+def check_ranges(values: Mapping[str, object], ranges: Mapping[str, Range]) -> None:
+    """Check every field of `values` (a config's fields) that `ranges` names; the first bad one raises."""
+    for name, allowed in ranges.items():
+        if name in values:
+            allowed.check(name, values[name])
+
+
+
+def range_validator(ranges: Mapping[str, Range], *rules):
+    """A pydantic `model_validator` checking a config's fields against `ranges` (assign it in the class
+    body: `_ranges = range_validator(RANGES)`), then each of `rules` (a function of the field values
+    that raises `ValueError` for a bad combination); a bad value fails naming the field and the range."""
+
+    def _check(self):
+        values = dict(self)
+        check_ranges(values, ranges)
+        for rule in rules:
+            rule(values)
+        return self
+
+    return model_validator(mode="after")(_check)
+
+
+def warmup_shorter_than_run(values: Mapping[str, object]) -> None:
+    """Simulation configs: the warm-up days must leave simulated days to measure."""
+    if values["sim_warmup_days"] >= values["sim_days"]:
+        raise ValueError(f"sim_warmup_days = {values['sim_warmup_days']!r} must be < sim_days = {values['sim_days']!r}")

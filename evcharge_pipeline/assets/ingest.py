@@ -122,6 +122,8 @@ def charging_stations(context: AssetExecutionContext, region: RegionResource,
 class CandidateSitesConfig(Config):
     grid_spacing_m: float = DEFAULT_GRID_SPACING_M  # lattice spacing when the bundle names no candidate file
 
+    _ranges = validation.range_validator({"grid_spacing_m": validation.Range(10.0, 100_000.0)})
+
 
 @asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
        description="Candidate sites for new stations (raw.candidate_sites): the bundle's points, or a grid.")

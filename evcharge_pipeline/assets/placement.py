@@ -10,6 +10,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset, asset_check
 from dagster_duckdb import DuckDBResource
 
+from evcharge_pipeline import validation
 from evcharge_pipeline.assets.common import markdown_table, problems_check
 from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
@@ -25,10 +26,34 @@ SITE_COLUMNS = ["site_id", "site_kind", "lat", "lon", "parking_slots", "year", "
 ASSIGNMENT_COLUMNS = ["year", "demand_id", "site_id", "served_evs", "distance_km"]
 
 
+FORECAST_RANGES = {
+    "horizon_years": validation.Range(1.0, 50.0, integer=True),
+    "target_year": validation.Range(2000.0, 2100.0, integer=True),
+    "no_history_relative_spread": validation.Range(0.0, 10.0),
+}
+PLACEMENT_RANGES = {
+    "slow_charger_evs": validation.POSITIVE,
+    "fast_charger_evs": validation.POSITIVE,
+    "slow_charger_cost_cad_per_year": validation.NON_NEGATIVE,
+    "fast_charger_cost_cad_per_year": validation.NON_NEGATIVE,
+    "distance_cost_cad_per_ev_km": validation.NON_NEGATIVE,
+    "unserved_cost_cad_per_ev": validation.NON_NEGATIVE,
+    "candidate_parking_slots": validation.COUNT,
+    "min_station_parking_slots": validation.COUNT,
+    "nearest_sites": validation.Range(1.0, 1000.0, integer=True),
+    "max_distance_km": validation.DISTANCE_KM,
+    "mip_rel_gap": validation.GAP,
+    "time_limit_seconds": validation.SECONDS,
+}
+SHELLAI_RANGES = {"nearest": validation.Range(1.0, 1000.0, integer=True), "mip_gap": validation.GAP}
+
+
 class DemandForecastConfig(Config):
     horizon_years: int = _DEFAULTS.horizon_years  # years forecast after the last history year
     target_year: int = _DEFAULTS.target_year  # planning year without a [demand_history] source
     no_history_relative_spread: float = _DEFAULTS.no_history_relative_spread  # scenario spread without history
+
+    _ranges = validation.range_validator(FORECAST_RANGES)
 
 
 class PlacementPlanConfig(Config):
@@ -46,6 +71,8 @@ class PlacementPlanConfig(Config):
     robust_objective: str = _DEFAULTS.robust_objective  # "recourse" only: "expected" | "worst_case"
     mip_rel_gap: float = _DEFAULTS.mip_rel_gap
     time_limit_seconds: float = _DEFAULTS.time_limit_seconds
+
+    _ranges = validation.range_validator(PLACEMENT_RANGES)
 
 
 @asset(pool="warehouse", group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_points],
@@ -170,6 +197,8 @@ class ShellaiBenchmarkConfig(Config):
     cases: list[str] = ["reference"]  # any of "reference", "backtest", "forecast"
     nearest: int = 10
     mip_gap: float = 1e-4
+
+    _ranges = validation.range_validator(SHELLAI_RANGES)
 
 
 @asset(pool="warehouse", group_name="benchmarks", kinds={"duckdb"},

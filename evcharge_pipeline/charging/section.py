@@ -24,6 +24,7 @@ exclude_stations = []                 # acn_json only: stationIDs to skip (e.g. 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,9 @@ def read_charging_section(bundle: RegionBundle) -> ChargingSessionsSection | Non
             value = float(value)
         except (TypeError, ValueError):
             raise InputError(where, f"expected a number, got {value!r}", field=f"{SECTION}.{key}") from None
-        if value < 0 or (positive and value == 0):
-            raise InputError(where, f"must be {'positive' if positive else 'non-negative'}, got {value}",
-                             field=f"{SECTION}.{key}")
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise InputError(where, f"must be a finite {'positive' if positive else 'non-negative'} number, "
+                             f"got {value}", field=f"{SECTION}.{key}")
         return value
 
     unknown = sorted(set(raw) - _KNOWN)
@@ -116,9 +117,11 @@ def read_charging_section(bundle: RegionBundle) -> ChargingSessionsSection | Non
         check_timezone(tz, str(where))
     except ValueError as exc:
         raise InputError(where, str(exc), field=f"{SECTION}.timezone") from None
-    period = int(number("period_minutes", 15, positive=True))
-    if 60 % period:
-        raise InputError(where, f"must divide 60, got {period}", field=f"{SECTION}.period_minutes")
+    period_value = number("period_minutes", 15, positive=True)
+    period = int(period_value)
+    if period != period_value or 60 % period:
+        raise InputError(where, f"must be a whole number of minutes dividing 60, got {period_value:g}",
+                         field=f"{SECTION}.period_minutes")
     requirement = str(raw.get("energy_requirement", "soft"))
     if requirement not in ("soft", "hard"):
         raise InputError(where, f"must be 'soft' or 'hard', got {requirement!r}", field=f"{SECTION}.energy_requirement")
@@ -126,7 +129,8 @@ def read_charging_section(bundle: RegionBundle) -> ChargingSessionsSection | Non
     if efficiency > 1:
         raise InputError(where, f"must be at most 1, got {efficiency}", field=f"{SECTION}.charging_efficiency")
     levels = raw.get("pilot_levels_kw", [])
-    if not isinstance(levels, list) or not all(isinstance(x, (int, float)) and x > 0 for x in levels):
+    if not isinstance(levels, list) or not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+                                               for x in levels):
         raise InputError(where, f"must be a list of positive numbers, got {levels!r}", field=f"{SECTION}.pilot_levels_kw")
     acn = {k: raw[k] for k in ("energy_field", "departure_field") if k in raw}
     if "exclude_stations" in raw:
