@@ -105,14 +105,39 @@ def coverage_pairs(points: pd.DataFrame, sites: pd.DataFrame, config: CoverageCo
     })
 
 
+def _covered_by_level(points: pd.DataFrame, coverage: pd.DataFrame, stations: pd.DataFrame,
+                      config: CoverageConfig) -> dict[str, pd.Series]:
+    existing = coverage[coverage["site_kind"] == "existing"].merge(stations[["site_id", "level"]], on="site_id")
+    out = {}
+    for level, radius in (("L2", config.radius_l2_km), ("L3", config.radius_l3_km)):
+        near = existing[(existing["level"] == level) & (existing["distance_km"] <= radius)]["demand_id"].unique()
+        out[level] = points["demand_id"].isin(near)
+    return out
+
+
+def baseline_coverage_by_area(points: pd.DataFrame, coverage: pd.DataFrame, stations: pd.DataFrame,
+                              config: CoverageConfig = CoverageConfig()) -> pd.DataFrame:
+    """Per area (of the demand points) and level: EVs, EVs within the level's radius of an existing charger
+    of that level, and their share (NaN for an area without EVs)."""
+    rows = []
+    for level, covered in _covered_by_level(points, coverage, stations, config).items():
+        frame = points.assign(covered_evs=points["ev_count"].where(covered, 0.0))
+        by_area = frame.groupby("area_id")[["ev_count", "covered_evs"]].sum().reset_index()
+        by_area["level"] = level
+        rows.append(by_area)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["area_id", "ev_count", "covered_evs", "level"])
+    out["ev_share"] = out["covered_evs"] / out["ev_count"].where(out["ev_count"] > 0)
+    return out[["level", "area_id", "ev_count", "covered_evs", "ev_share"]]
+
+
 def baseline_coverage(points: pd.DataFrame, coverage: pd.DataFrame, stations: pd.DataFrame,
                       config: CoverageConfig = CoverageConfig()) -> pd.DataFrame:
     """Share of population and EVs within each level's radius of an existing charger of that level."""
-    existing = coverage[coverage["site_kind"] == "existing"].merge(stations[["site_id", "level"]], on="site_id")
     rows = []
-    for level, radius in (("L2", config.radius_l2_km), ("L3", config.radius_l3_km)):
-        near = existing[(existing["level"] == level) & (existing["distance_km"] <= radius)]["demand_id"].unique()
-        covered = points["demand_id"].isin(near)
+    radii = {"L2": config.radius_l2_km, "L3": config.radius_l3_km}
+    for level, covered in _covered_by_level(points, coverage, stations, config).items():
+        radius = radii[level]
         rows.append({
             "level": level, "radius_km": radius,
             "stations": int((stations["level"] == level).sum()),

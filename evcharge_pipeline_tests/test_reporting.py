@@ -92,3 +92,18 @@ def test_network_plan_materialization_shows_its_map_inline_and_a_rounded_summary
     assert re.fullmatch(r"\d{1,3}\.\d %", share), share
     assert re.fullmatch(r"[\d,]+ CAD", rows["capex_total_cad"]), rows["capex_total_cad"]
     assert re.fullmatch(r"\d+\.\d", rows["solve_seconds"]), rows["solve_seconds"]
+
+
+def test_baseline_coverage_by_area_counts_each_area_against_its_own_evs():
+    from evcharge_pipeline.demand import CoverageConfig, baseline_coverage_by_area
+
+    points = pd.DataFrame({"demand_id": [1, 2, 3, 4], "area_id": ["A", "A", "B", "C"],
+                           "ev_count": [10.0, 30.0, 5.0, 0.0], "population": [1.0, 1.0, 1.0, 1.0]})
+    stations = pd.DataFrame({"site_id": ["s2", "s3"], "level": ["L2", "L3"]})
+    pairs = pd.DataFrame({"demand_id": [1, 2, 3], "site_id": ["s2", "s2", "s3"], "site_kind": "existing",
+                          "distance_km": [0.5, 1.5, 2.0]})
+    out = baseline_coverage_by_area(points, pairs, stations, CoverageConfig(radius_l2_km=1.0, radius_l3_km=3.0))
+    share = out.set_index(["level", "area_id"])["ev_share"]
+    assert share[("L2", "A")] == 0.25          # point 2 is beyond the L2 radius
+    assert share[("L2", "B")] == 0.0 and share[("L3", "B")] == 1.0
+    assert np.isnan(share[("L3", "C")])        # no EVs: no share, not 0 %

@@ -5,12 +5,6 @@ is a single run), so each day continues from what the earlier days delivered to 
 plugged in at midnight and from the month's already-billed peak.
 """
 
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from dagster import (  # noqa: E402
     AssetExecutionContext,
@@ -29,7 +23,9 @@ from dagster_duckdb import DuckDBResource  # noqa: E402
 
 from evcharge_pipeline.charging.planner import ALL_METHODS, plan_day  # noqa: E402
 from evcharge_pipeline.charging.sample import SAMPLE_START, SAMPLE_TIMEZONE  # noqa: E402
-from evcharge_pipeline.charging.section import ChargingSessionsSection, read_charging_section  # noqa: E402
+from evcharge_pipeline.assets.common import picture, summary_table  # noqa: E402
+from evcharge_pipeline.charging.reports import load_profile_plot  # noqa: E402
+from evcharge_pipeline.charging.section import read_charging_section  # noqa: E402
 from evcharge_pipeline.charging.sessions import SESSION_COLUMNS  # noqa: E402
 from evcharge_pipeline.resources import RegionResource, ReportsResource  # noqa: E402
 from evcharge_pipeline.sources.common import sha256_of, with_provenance  # noqa: E402
@@ -125,30 +121,6 @@ def _history(con, method: str, sessions: pd.DataFrame, day_start_utc: pd.Timesta
     return delivered.set_index("session_id")["kwh"], peak
 
 
-def _plot(path, day: str, section: ChargingSessionsSection, rows: pd.DataFrame, tariff) -> None:
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    day_start = pd.Timestamp(day).tz_localize(section.timezone)
-    grid = pd.date_range(day_start, periods=int(24 * 60 / section.period_minutes),
-                         freq=pd.Timedelta(minutes=section.period_minutes))
-    for method in ALL_METHODS:
-        sub = rows[rows["method"] == method]
-        load = sub.groupby("period_start")["power_kw"].sum()
-        load.index = pd.DatetimeIndex(load.index).tz_convert(section.timezone)
-        series = load.reindex(grid, fill_value=0.0) + section.base_load_kw
-        ax.step(grid, series.to_numpy(), where="post", label=method, lw=1.6 if method.startswith("milp") else 0.9)
-    ax.axhline(section.site_limit_kw, color="red", ls="--", lw=1.2, label="site limit")
-    ax.set_ylabel("site load (kW)")
-    ax.set_title(f"Charging load {day} ({section.timezone})")
-    price_ax = ax.twinx()
-    price_ax.step(grid, tariff.prices_for(grid.tz_convert("UTC")), where="post", color="grey", alpha=0.5)
-    price_ax.set_ylabel("energy price per kWh", color="grey")
-    ax.legend(loc="upper left", fontsize=8, ncol=2)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 @asset(
     pool="warehouse",
     group_name=CHARGING,
@@ -212,7 +184,7 @@ def charging_schedule(context: AssetExecutionContext, region: RegionResource, wa
         context.log.info(f"{key}: planned {int(metric_frame['sessions'].iloc[0])} arriving sessions with "
                          f"{len(ALL_METHODS)} methods")
     plot_path = reports.path_for(f"charging_schedule_{last_key}.png")
-    _plot(plot_path, last_key, section, last_rows, tariff)
+    plot = load_profile_plot(last_key, section, last_rows, tariff, path=plot_path)
     shown = last_metrics[["method", "status", "energy_delivered_share", "sessions_fully_served", "peak_kw",
                           "energy_cost", "demand_charge", "degradation_cost", "solve_seconds"]]
     milp = last_metrics[last_metrics["method"] == "milp_offline"].iloc[0]
@@ -220,7 +192,11 @@ def charging_schedule(context: AssetExecutionContext, region: RegionResource, wa
         "days": len(keys),
         "last_day": last_key,
         "tables": f"{SCHEDULE_TABLE}, {METRICS_TABLE}",
-        "metrics": MetadataValue.md(shown.to_markdown(index=False, floatfmt=".4g")),
+        "metrics": summary_table(shown.rename(columns={"energy_cost": "energy_cost_cad", "demand_charge": "demand_charge_cad",
+                                                       "degradation_cost": "degradation_cost_cad"}),
+                                 {"energy_delivered_share": "energy delivered / requested, %",
+                                  "peak_kw": "site peak including base load, kW"}),
+        "load_profile": picture(plot),
         "load_profile_plot": MetadataValue.path(str(plot_path)),
         "milp_peak_kw": float(milp["peak_kw"]),
         "site_limit_kw": float(site.site_limit_kw),

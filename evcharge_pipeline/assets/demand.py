@@ -9,7 +9,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import markdown_table, problems_check, stored_boundary
+from evcharge_pipeline.assets.common import markdown_table, picture, problems_check, stored_boundary, summary_table
+from evcharge_pipeline.coverage_reports import coverage_by_area_map
 from evcharge_pipeline.assets.ingest import (
     areas,
     candidate_sites,
@@ -18,9 +19,16 @@ from evcharge_pipeline.assets.ingest import (
     population,
     region_boundary,
 )
-from evcharge_pipeline.resources import RegionResource
+from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.sources.bundle import ev_as_of
-from evcharge_pipeline.demand import CoverageConfig, DemandConfig, baseline_coverage, build_demand_points, coverage_pairs
+from evcharge_pipeline.demand import (
+    CoverageConfig,
+    DemandConfig,
+    baseline_coverage,
+    baseline_coverage_by_area,
+    build_demand_points,
+    coverage_pairs,
+)
 from evcharge_pipeline.warehouse import read_table, replace_table, replace_tables
 
 DERIVED = "demand"
@@ -140,13 +148,28 @@ def coverage(context: AssetExecutionContext, config: CoveragePairsConfig, wareho
 
 @asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[coverage],
        description="Share of population and EVs within the L2 / L3 radius of an existing charger of that level.")
-def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBResource) -> MaterializeResult:
+def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBResource,
+                              reports: ReportsResource) -> MaterializeResult:
+    cfg = CoverageConfig(**config.model_dump())
     with warehouse.get_connection() as con:
-        summary = baseline_coverage(read_table(con, "core.demand_points"), read_table(con, "core.coverage"),
-                                    read_table(con, "raw.charging_stations"), CoverageConfig(**config.model_dump()))
+        points, pairs = read_table(con, "core.demand_points"), read_table(con, "core.coverage")
+        stations = read_table(con, "raw.charging_stations")
+        summary = baseline_coverage(points, pairs, stations, cfg)
         replace_table(con, "core.baseline_coverage", summary)
-    return MaterializeResult(metadata={"table": "core.baseline_coverage", "summary": markdown_table(summary),
-                                       **{f"{r.level}_ev_share": r.ev_share for r in summary.itertuples()}})
+        polygons = read_table(con, "raw.areas")[["area_id", "geometry_wkt"]]
+    areas_geo = gpd.GeoDataFrame(polygons[["area_id"]], geometry=shapely.from_wkt(polygons["geometry_wkt"].to_numpy()),
+                                 crs="EPSG:4326")
+    by_area = baseline_coverage_by_area(points, pairs, stations, cfg)
+    picture_md = coverage_by_area_map(areas_geo, by_area, stations, {"L2": cfg.radius_l2_km, "L3": cfg.radius_l3_km},
+                                      path=reports.path_for("baseline_coverage_by_area.png"))
+    return MaterializeResult(metadata={
+        "table": "core.baseline_coverage",
+        "summary": summary_table(summary, {"radius_km": "coverage radius, km", "stations": "existing stations of the level",
+                                           "population_share": "population within the radius, %",
+                                           "ev_share": "EVs within the radius, %",
+                                           "demand_points_covered": "demand points within the radius"}),
+        "coverage_by_area": picture(picture_md),
+        **{f"{r.level}_ev_share": r.ev_share for r in summary.itertuples()}})
 
 
 @asset_check(pool="warehouse", asset=demand_points, additional_deps=[region_boundary], blocking=True,

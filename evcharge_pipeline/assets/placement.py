@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset, asset_check
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset, asset_check
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import markdown_table, problems_check
+from evcharge_pipeline.assets.common import markdown_table, picture, problems_check, summary_table
 from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
 from evcharge_pipeline.placement import regional, shellai_case
+from evcharge_pipeline.placement.reports import placement_map
 from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.warehouse import read_table, replace_table
 
@@ -105,8 +106,8 @@ def demand_forecast(context: AssetExecutionContext, config: DemandForecastConfig
     return MaterializeResult(metadata={
         "table": "core.demand_forecast", "dagster/row_count": rows, "method": result.method,
         "basis": "history" if history is not None else "ev_weight", "years": str(result.years),
-        "totals_by_year": markdown_table(totals.reset_index()),
-        "backtest_by_method": markdown_table(summary, 12) if len(summary) else "no history: no backtest",
+        "totals_by_year": summary_table(totals.reset_index()),
+        "backtest_by_method": summary_table(summary, max_rows=12) if len(summary) else "no history: no backtest",
         **{k: v for k, v in report.items()},
     })
 
@@ -136,37 +137,16 @@ def placement_plan(context: AssetExecutionContext, config: PlacementPlanConfig, 
         replace_table(con, "plan.placement_summary", plan.summary)
     metadata = {
         "table": "plan.placement_summary", "status": plan.result.status, "reason": plan.result.reason or "",
-        "summary": markdown_table(plan.summary), "demand_points_without_site": plan.demand_points_without_site,
+        "summary": summary_table(plan.summary), "demand_points_without_site": plan.demand_points_without_site,
         "arcs": plan.result.n_arcs, "solve_seconds": float(plan.result.solve_seconds),
         "mip_gap": float(plan.result.mip_gap) if plan.result.mip_gap is not None else float("nan"),
     }
     if plan.result.ok:
-        metadata["map"] = MetadataValue.path(str(_plot(plan, reports.path_for("placement_plan.png"))))
+        metadata["map"] = picture(placement_map(plan.sites, reports.path_for("placement_plan.png")))
         metadata["dagster/row_count"] = len(site_table)
     else:
         context.log.warning(f"placement {plan.result.status}: {plan.result.reason}")
     return MaterializeResult(metadata=metadata)
-
-
-def _plot(plan: regional.RegionPlan, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    last = plan.sites[plan.sites["year"] == plan.sites["year"].max()]
-    fig, ax = plt.subplots(figsize=(7, 7))
-    for kind, color in (("existing", "tab:blue"), ("candidate", "tab:orange")):
-        part = last[(last["site_kind"] == kind) & (last["slow_chargers"] + last["fast_chargers"] > 0)]
-        ax.scatter(part["lon"], part["lat"], s=4 + 6 * part["slow_chargers"] + 15 * part["fast_chargers"],
-                   c=color, alpha=0.6, label=f"{kind} sites ({len(part)})")
-    ax.set_title(f"Chargers in {int(last['year'].max())} (marker size ~ chargers)")
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.legend(loc="best")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 @asset_check(pool="warehouse",
