@@ -1,4 +1,5 @@
-"""Charging assets on the sample region: daily partitions in order, a single-run range, the schedule."""
+"""Charging assets on the sample region: day partitions from the log, in order, a single-run range,
+the status check, the evening schedule."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from dagster import build_schedule_context, materialize
+from dagster import (
+    DagsterInstance,
+    RunRequest,
+    SkipReason,
+    build_schedule_context,
+    instance_for_test,
+    materialize,
+)
 
 from evcharge_pipeline.assets.charging import (
+    CHARGING_DAYS,
+    STATUS_CHECK,
     charging_next_day_schedule,
     charging_schedule,
     charging_sessions,
@@ -45,16 +55,19 @@ def with_charging_section(region: Path) -> dict:
 def test_daily_partitions_materialize_in_order_and_respect_every_constraint(sample_region, warehouse_path, tmp_path):
     section = with_charging_section(sample_region)
     resources = make_resources(sample_region, warehouse_path, tmp_path / "reports")
-    assert materialize([charging_sessions], resources=resources).success
-    first = materialize([charging_schedule], partition_key="2026-01-05", resources=resources)
+    instance = DagsterInstance.ephemeral()
+    assert materialize([charging_sessions], resources=resources, instance=instance).success
+    first = materialize([charging_schedule], partition_key="2026-01-05", resources=resources, instance=instance)
     assert first.success
     # a range of days in one run (what a backfill does with the single-run policy)
-    ranged = materialize([charging_schedule], resources=resources, tags={
+    ranged = materialize([charging_schedule], resources=resources, instance=instance, tags={
         "dagster/asset_partition_range_start": "2026-01-06", "dagster/asset_partition_range_end": "2026-01-07"})
     assert ranged.success
     meta = ranged.asset_materializations_for_node("charging_schedule")[0].metadata
     assert meta["days"].value == 2 and Path(meta["load_profile_plot"].value).is_file()
     assert meta["carried_sessions_without_history"].value == 0
+    checks = ranged.get_asset_check_evaluations()
+    assert [c.check_name for c in checks] == [STATUS_CHECK] and checks[0].passed
 
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         rows = con.execute("SELECT * FROM plan.charging_schedule").df()
@@ -86,13 +99,44 @@ def test_daily_partitions_materialize_in_order_and_respect_every_constraint(samp
     assert (milp["peak_kw"] <= limit + 1e-6).all()
 
     # re-running a partition replaces its rows (idempotent)
-    assert materialize([charging_schedule], partition_key="2026-01-07", resources=resources).success
+    assert materialize([charging_schedule], partition_key="2026-01-07", resources=resources,
+                       instance=instance).success
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         again = con.execute("SELECT count(*) FROM plan.charging_schedule").fetchone()[0]
     assert again == len(rows)
 
 
-def test_schedule_plans_the_next_local_day():
-    when = dt.datetime(2026, 1, 9, 23, 0, tzinfo=dt.timezone.utc)  # 18:00 in Toronto
-    request = charging_next_day_schedule(build_schedule_context(scheduled_execution_time=when))
-    assert request.partition_key == "2026-01-10"
+def test_day_partitions_are_the_days_of_the_session_log(sample_region, warehouse_path, tmp_path):
+    with_charging_section(sample_region)
+    resources = make_resources(sample_region, warehouse_path, tmp_path / "reports")
+    with instance_for_test() as instance:
+        check_partitions_schedule_and_hard_day(instance, resources, warehouse_path)
+
+
+def check_partitions_schedule_and_hard_day(instance, resources, warehouse_path):
+    instance.add_dynamic_partitions(CHARGING_DAYS, ["2025-12-31"])  # a day no longer in the log
+    assert materialize([charging_sessions], resources=resources, instance=instance).success
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        arrivals = con.execute("SELECT arrival_utc FROM raw.charging_sessions").df()["arrival_utc"]
+    local = pd.to_datetime(arrivals).dt.tz_localize("UTC").dt.tz_convert("America/Toronto").dt.normalize()
+    expected = [d.strftime("%Y-%m-%d") for d in pd.date_range(local.min().tz_localize(None),
+                                                              local.max().tz_localize(None), freq="D")]
+    keys = list(instance.get_dynamic_partitions(CHARGING_DAYS))
+    assert keys == expected and keys[-1] == "2026-02-15"
+    # the evening schedule plans tomorrow only when the log has that day
+    inside = build_schedule_context(instance=instance,
+                                    scheduled_execution_time=dt.datetime(2026, 1, 9, 23, 0, tzinfo=dt.timezone.utc))
+    request = charging_next_day_schedule(inside)
+    assert isinstance(request, RunRequest) and request.partition_key == "2026-01-10"
+    after = build_schedule_context(instance=instance,
+                                   scheduled_execution_time=dt.datetime(2026, 2, 15, 23, 0, tzinfo=dt.timezone.utc))
+    skipped = charging_next_day_schedule(after)
+    assert isinstance(skipped, SkipReason) and "2026-02-15" in skipped.skip_message
+
+    # the day that made HiGHS return UNKNOWN in the online mode plans with every method
+    day = materialize([charging_schedule], partition_key="2026-01-12", resources=resources, instance=instance)
+    assert day.success
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        metrics = con.execute("SELECT * FROM plan.charging_schedule_metrics").df()
+    assert len(metrics) == 6 and set(metrics["status"]) <= {"optimal", "ok"}
+    assert day.get_asset_check_evaluations()[0].check_name == STATUS_CHECK

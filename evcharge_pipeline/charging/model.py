@@ -21,6 +21,7 @@ Two modes:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +31,17 @@ import scipy.sparse as sp
 
 from evcharge_pipeline.charging.instance import ChargingInstance
 from evcharge_pipeline.charging.metrics import CostModel, objective_terms
+from evcharge_pipeline.solving import ERROR, INFEASIBLE, NO_SOLUTION, OPTIMAL, has_solution, solve_cvxpy
+
+# Schedule statuses beyond the solver vocabulary of ``evcharge_pipeline.solving``: a day without
+# connected cars, a rounding heuristic kept over the MILP, a hard requirement the limit cannot meet.
+NO_SESSIONS = "no_sessions"
+HEURISTIC = "heuristic"
+INFEASIBLE_HARD = "infeasible_hard_requirement"
+# Fallbacks recorded on a schedule whose solve ended without a usable solution
+FALLBACK_RETRY = "resolved_without_presolve"
+FALLBACK_ROUNDING = "lp_rounding"
+FALLBACK_LLF = "llf"
 
 
 @dataclass(frozen=True)
@@ -93,9 +105,11 @@ class ScheduleResult:
     solve_seconds: float = 0.0
     mip_gap: float | None = None
     solves: int = 1
+    fallback: str = ""
 
 
-_OK = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.USER_LIMIT}
+def _usable(status: str) -> bool:
+    return has_solution(status) or status in (HEURISTIC, INFEASIBLE_HARD)
 
 
 def _snap(power: np.ndarray, pmax: np.ndarray, config: ChargingModelConfig) -> np.ndarray:
@@ -242,24 +256,23 @@ class _Problem:
         self.floor.value = max(float(peak_floor_kw), floor_base)
         self.avail.value = np.asarray(available, dtype=float)
 
-    def solve(self) -> tuple[np.ndarray, str, float | None, float, float | None]:
-        """Power per pair, status, objective, solver seconds (HiGHS), MIP gap."""
+    def solve(self) -> tuple[np.ndarray, str, float | None, float, float | None, str]:
+        """Power per pair, status (``evcharge_pipeline.solving`` vocabulary), objective, seconds, MIP gap
+        and a note. HiGHS sometimes ends an LP with status UNKNOWN after presolve (CVXPY then has no
+        solution to unpack); that solve is repeated once without presolve and the note says so."""
         options = {"time_limit": float(self.config.time_limit_seconds)}
-        if self.mixed:
-            options["mip_rel_gap"] = float(self.config.mip_rel_gap)
+        gap_target = float(self.config.mip_rel_gap) if self.mixed else None
         m = len(self.idx)
-        t1 = time.perf_counter()
-        try:
-            self.problem.solve(solver=self.config.solver, **options)
-        except cp.error.SolverError as exc:
-            return np.zeros(m), f"solver_error: {exc}", None, time.perf_counter() - t1, None
-        stats = self.problem.solver_stats
-        seconds = float(stats.solve_time) if stats is not None and stats.solve_time is not None else time.perf_counter() - t1
-        status = self.problem.status
-        gap = getattr(stats.extra_stats, "mip_gap", None) if self.mixed and stats is not None else None
-        gap = float(gap) if gap is not None and np.isfinite(gap) else None
-        if status not in _OK or self.p.value is None:
-            return np.zeros(m), status, None, seconds, gap
+        stats = solve_cvxpy(self.problem, self.config.solver, mip_rel_gap=gap_target, **options)
+        seconds, note = stats.solve_seconds, ""
+        if stats.status in (NO_SOLUTION, ERROR) and str(self.config.solver).upper() == "HIGHS":
+            retry = solve_cvxpy(self.problem, self.config.solver, mip_rel_gap=gap_target, presolve="off", **options)
+            seconds += retry.solve_seconds
+            note = f"{stats.status} ({stats.detail[:120]}); {FALLBACK_RETRY}: {retry.status}"
+            stats = retry
+        status, gap = stats.status, stats.gap if self.mixed else None
+        if not has_solution(status) or self.p.value is None:
+            return np.zeros(m), status, None, seconds, gap, note
         power = _snap(np.asarray(self.p.value, dtype=float), self.pmax, self.config)
         if self.parametric:
             power = np.where(self.avail.value > 0, power, 0.0)
@@ -272,7 +285,7 @@ class _Problem:
         scale = np.where(got > cap + 1e-9, cap / np.maximum(got, 1e-12), 1.0)
         if (scale < 1).any() and not self.config.pilot_levels_kw:
             power = power * scale[self.sess]
-        return power, status, float(self.problem.value), seconds, gap
+        return power, status, float(self.problem.value), seconds, gap, note
 
 
 def _solve_pairs(inst, config, idx, request_kwh, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
@@ -281,12 +294,12 @@ def _solve_pairs(inst, config, idx, request_kwh, cap_kwh, soc_start_kwh, demand_
     solve seconds (CVXPY compilation counts as build time), MIP gap."""
     t0 = time.perf_counter()
     if len(idx) == 0:
-        return np.zeros(0), cp.OPTIMAL, 0.0, 0.0, 0.0, None
+        return np.zeros(0), OPTIMAL, 0.0, 0.0, 0.0, None, ""
     problem = _Problem.constant(inst, config, idx, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
                                 maximise_energy_only)
-    power, status, obj, solver_seconds, gap = problem.solve()
+    power, status, obj, solver_seconds, gap, note = problem.solve()
     total = time.perf_counter() - t0
-    return power, status, obj, total - solver_seconds, solver_seconds, gap
+    return power, status, obj, total - solver_seconds, solver_seconds, gap, note
 
 
 def _lp_rounding(inst, config, demand_rate, peak_floor_kw):
@@ -296,15 +309,85 @@ def _lp_rounding(inst, config, demand_rate, peak_floor_kw):
                                   config.time_limit_seconds)
     p_lp, status, *_ = _solve_pairs(inst, relaxed, idx, inst.energy_kwh, inst.energy_cap_kwh, inst.soc_start_kwh,
                                     demand_rate, peak_floor_kw, hard=False)
-    if status not in _OK:
+    if not has_solution(status):
         return None
     bound = objective_terms(inst, p_lp, config.cost, demand_rate, peak_floor_kw)["objective"]
     on = p_lp >= np.minimum(config.min_power_kw, inst.max_power_kw[inst.pair_session]) - 1e-9
     fixed = _Problem.constant(inst, config, idx, inst.energy_cap_kwh, inst.soc_start_kwh, demand_rate,
                               peak_floor_kw, False, fixed_on=on)
     p_h, status, *_ = fixed.solve()
-    if status not in _OK:
+    if not has_solution(status):
         return None
+    return p_h, objective_terms(inst, p_h, config.cost, demand_rate, peak_floor_kw)["objective"], bound
+
+
+def round_to_pilot_levels(inst: ChargingInstance, relaxed_kw: np.ndarray, levels_kw: tuple[float, ...],
+                          peak_kw: float | None = None) -> np.ndarray:
+    """Round a continuous schedule down to the allowed pilot levels and fill the freed headroom.
+
+    Each pair gets the highest allowed level (at most the car's maximum) not above its relaxed power,
+    so the limit, the EVSE rates and the energy caps still hold. Then pairs are raised one level at a
+    time, where the LP had the most power cut off first and at cheap steps next, while the session
+    still lacks at least that increment of energy and the step has headroom: first up to ``peak_kw``
+    (the relaxation's peak, so the demand charge does not rise), then up to the site limit.
+    """
+    dt = inst.period_hours
+    levels = np.array(sorted(set(float(x) for x in levels_kw)), dtype=float)
+    sess, step = inst.pair_session, inst.pair_step
+    pmax = inst.max_power_kw[sess]
+    ladder = np.r_[0.0, levels]
+    allowed = ladder[None, :] <= pmax[:, None] + 1e-9  # (pairs, levels + 1), zero always allowed
+    top = allowed.sum(axis=1) - 1  # highest allowed position per pair
+    pos = np.searchsorted(ladder, np.asarray(relaxed_kw, dtype=float) + 1e-7, side="right") - 1
+    pos = np.clip(pos, 0, top)
+    power = ladder[pos]
+    deficit = inst.energy_cap_kwh - inst.delivered_kwh(power)
+    load = inst.load_kw(power)
+    site_room = inst.limit_kw - inst.base_load_kw
+    excess = np.asarray(relaxed_kw, dtype=float) - power
+    order = np.lexsort((inst.price_per_kwh[step], -np.round(excess, 6)))
+    caps = [site_room] if peak_kw is None else [np.minimum(site_room, peak_kw - inst.base_load_kw), site_room]
+    for room in caps:
+        changed = True
+        while changed:
+            changed = False
+            for j in order:
+                if pos[j] >= top[j]:
+                    continue
+                inc = ladder[pos[j] + 1] - ladder[pos[j]]
+                t, s = step[j], sess[j]
+                if inc * dt <= deficit[s] + 1e-9 and load[t] + inc <= room[t] + 1e-9:
+                    pos[j] += 1
+                    power[j] += inc
+                    load[t] += inc
+                    deficit[s] -= inc * dt
+                    changed = True
+    return power
+
+
+def top_pilot_level(max_power_kw: np.ndarray, levels_kw: tuple[float, ...]) -> np.ndarray:
+    """Highest allowed level not above each car's maximum (0 when none is)."""
+    ladder = np.r_[0.0, np.array(sorted(levels_kw), dtype=float)]
+    return ladder[np.searchsorted(ladder, np.asarray(max_power_kw, dtype=float) + 1e-9, side="right") - 1]
+
+
+def _pilot_rounding(inst, config, demand_rate, peak_floor_kw):
+    """(schedule, its objective, the LP lower bound) from rounding the relaxation to the pilot levels, or None.
+
+    The relaxation caps each car at its highest allowed level (the convex hull of {0} and the levels
+    it may use), which is much tighter than its own maximum when that lies between two levels."""
+    idx = np.arange(inst.n_pairs)
+    relaxed = ChargingModelConfig(config.cost, 0.0, (), "soft", config.solver, config.mip_rel_gap,
+                                  config.time_limit_seconds)
+    hull = dataclasses.replace(inst, max_power_kw=top_pilot_level(inst.max_power_kw, config.pilot_levels_kw))
+    p_lp, status, *_ = _solve_pairs(hull, relaxed, idx, inst.energy_kwh, inst.energy_cap_kwh, inst.soc_start_kwh,
+                                    demand_rate, peak_floor_kw, hard=False)
+    if not has_solution(status):
+        return None
+    bound = objective_terms(inst, p_lp, config.cost, demand_rate, peak_floor_kw)["objective"]
+    total = inst.load_kw(p_lp) + inst.base_load_kw
+    peak = max(float(total.max()), peak_floor_kw)
+    p_h = round_to_pilot_levels(inst, p_lp, config.pilot_levels_kw, peak)
     return p_h, objective_terms(inst, p_h, config.cost, demand_rate, peak_floor_kw)["objective"], bound
 
 
@@ -316,6 +399,20 @@ def _check_base_load(inst: ChargingInstance) -> str:
     return ""
 
 
+def _llf_fallback(inst: ChargingInstance, config: ChargingModelConfig) -> np.ndarray:
+    """LLF under the same limit, EVSE rates, caps and rate rules: the schedule of last resort."""
+    from evcharge_pipeline.charging.baselines import sorted_allocation  # baselines build on this module
+
+    return sorted_allocation(inst, "llf", config, inst.energy_cap_kwh.astype(float).copy())
+
+
+def _empty(inst: ChargingInstance, method: str) -> ScheduleResult | None:
+    if inst.n_pairs == 0:
+        return ScheduleResult(method, np.zeros(0), NO_SESSIONS, "no sessions connected in the horizon", 0.0,
+                              solves=0)
+    return None
+
+
 def solve_offline(
     inst: ChargingInstance,
     config: ChargingModelConfig,
@@ -323,50 +420,72 @@ def solve_offline(
     peak_floor_kw: float = 0.0,
     method: str = "milp_offline",
 ) -> ScheduleResult:
-    """Perfect-foresight schedule of every session in ``inst``."""
+    """Perfect-foresight schedule of every session in ``inst``.
+
+    Never raises for solver trouble: when the solve ends without a usable schedule (HiGHS UNKNOWN,
+    a time limit without incumbent, numerical trouble), the best feasible schedule available is
+    returned instead (the LP relaxation rounded for minimum rates and pilot levels, else LLF under
+    the same limit); ``status`` keeps the solver's status and ``fallback`` names the schedule kept.
+    """
+    empty = _empty(inst, method)
+    if empty is not None:
+        return empty
     reason = _check_base_load(inst)
     if reason:
-        return ScheduleResult(method, np.zeros(inst.n_pairs), "infeasible", reason)
+        return ScheduleResult(method, np.zeros(inst.n_pairs), INFEASIBLE, reason)
     idx = np.arange(inst.n_pairs)
     hard = config.energy_requirement == "hard"
-    args = (inst, config, idx, inst.energy_kwh, inst.energy_cap_kwh, inst.soc_start_kwh,
-            demand_charge_cad_per_kw, peak_floor_kw)
-    note = ""
-    if config.min_power_kw > 0 and not config.pilot_levels_kw and not hard:
-        # LP rounding first: solve the relaxation (a lower bound), switch off the pairs below the
-        # minimum rate and re-solve the LP with that on/off pattern. When this is within the MIP gap
-        # of the bound it is optimal and the MILP is skipped; otherwise the MILP runs (time-limited)
-        # and the better of the two schedules is kept.
+    rate = demand_charge_cad_per_kw
+    args = (inst, config, idx, inst.energy_kwh, inst.energy_cap_kwh, inst.soc_start_kwh, rate, peak_floor_kw)
+    notes: list[str] = []
+    fallback = ""
+    heuristic = None
+    tb_h = 0.0
+    if config.is_mixed_integer and not hard:
+        # LP rounding first: solve the relaxation (a lower bound) and round it to the allowed rates
+        # (minimum rate: switch off the pairs below it and re-solve the LP; pilot levels: round down
+        # to a level and fill the freed headroom). When this is within the MIP gap of the bound it
+        # is optimal and the MILP is skipped; otherwise the MILP runs (time-limited) and the better
+        # of the two schedules is kept.
         t0 = time.perf_counter()
-        heuristic = _lp_rounding(inst, config, demand_charge_cad_per_kw, peak_floor_kw)
+        heuristic = (_pilot_rounding(inst, config, rate, peak_floor_kw) if config.pilot_levels_kw
+                     else _lp_rounding(inst, config, rate, peak_floor_kw))
         tb_h = time.perf_counter() - t0
         if heuristic is not None:
             p_h, obj_h, bound = heuristic
             if obj_h - bound <= config.mip_rel_gap * max(1.0, abs(bound)):
                 gap = (obj_h - bound) / max(1.0, abs(bound))
-                return ScheduleResult(method, p_h, cp.OPTIMAL, "LP rounding within the MIP gap of the LP bound",
+                return ScheduleResult(method, p_h, OPTIMAL, "LP rounding within the MIP gap of the LP bound",
                                       obj_h, tb_h, 0.0, gap)
-        power, status, obj, tb, ts, gap = _solve_pairs(*args, hard=hard)
-        tb += tb_h
-        if heuristic is not None:
-            theirs = (objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
-                      if status in _OK else np.inf)
-            if obj_h < theirs - 1e-7 * max(1.0, abs(obj_h)):
-                note = f"MILP ended with status {status}; the LP-rounding schedule is better and kept"
-                gap = (obj_h - bound) / max(1.0, abs(bound))
-                power, status, obj = p_h, "heuristic", obj_h
-    else:
-        power, status, obj, tb, ts, gap = _solve_pairs(*args, hard=hard)
-    if hard and status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-        power, status2, obj, tb2, ts2, gap = _solve_pairs(*args, hard=False)
+    power, status, obj, tb, ts, gap, note = _solve_pairs(*args, hard=hard)
+    tb += tb_h
+    if note:
+        notes.append(note)
+        fallback = FALLBACK_RETRY if has_solution(status) else ""
+    if heuristic is not None:
+        theirs = (objective_terms(inst, power, config.cost, rate, peak_floor_kw)["objective"]
+                  if has_solution(status) else np.inf)
+        if obj_h < theirs - 1e-7 * max(1.0, abs(obj_h)):
+            notes.append(f"MILP ended with status {status}; the LP-rounding schedule is better and kept")
+            gap = (obj_h - bound) / max(1.0, abs(bound))
+            if has_solution(status):
+                power, status, obj = p_h, HEURISTIC, obj_h
+            else:
+                power, obj, fallback = p_h, obj_h, FALLBACK_ROUNDING
+    if hard and status == INFEASIBLE:
+        power, status2, obj, tb2, ts2, gap, note2 = _solve_pairs(*args, hard=False)
         tb, ts = tb + tb2, ts + ts2
-        note = "hard energy requirement infeasible under the site limit; soft schedule returned"
-        status = "infeasible_hard_requirement" if status2 in _OK else status2
-    elif status not in _OK and status != "heuristic":
-        note = f"solver status {status}"
+        notes.append("hard energy requirement infeasible under the site limit; soft schedule returned")
+        if note2:
+            notes.append(note2)
+        status = INFEASIBLE_HARD if has_solution(status2) else status2
+    if not _usable(status) and fallback not in (FALLBACK_ROUNDING,):
+        notes.append(f"solver status {status}; LLF schedule under the same limit kept")
+        power, fallback, gap = _llf_fallback(inst, config), FALLBACK_LLF, None
+        obj = 0.0
     if obj is not None:  # report the full objective (with the penalty's constant) from the evaluator
-        obj = objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
-    return ScheduleResult(method, power, str(status), note, obj, tb, ts, gap)
+        obj = objective_terms(inst, power, config.cost, rate, peak_floor_kw)["objective"]
+    return ScheduleResult(method, power, str(status), "; ".join(notes), obj, tb, ts, gap, fallback=fallback)
 
 
 def solve_online(
@@ -380,15 +499,24 @@ def solve_online(
 
     Cars are known from their arrival on (energy request and departure as entered at plug-in);
     power already delivered is fixed, and the month's peak so far includes what was committed.
+    A re-plan without a usable solution commits LLF (under the same limit, from the energy still
+    needed) until the next arrival; the result counts those re-plans in ``reason`` and ``fallback``.
     """
+    from evcharge_pipeline.charging.baselines import sorted_allocation  # baselines build on this module
+
+    empty = _empty(inst, method)
+    if empty is not None:
+        return empty
     reason = _check_base_load(inst)
     if reason:
-        return ScheduleResult(method, np.zeros(inst.n_pairs), "infeasible", reason)
+        return ScheduleResult(method, np.zeros(inst.n_pairs), INFEASIBLE, reason)
     power = np.zeros(inst.n_pairs)
     active = inst.departure_step > inst.arrival_step
     events = np.unique(inst.arrival_step[active])
     hard = config.energy_requirement == "hard"
     statuses: list[str] = []
+    notes: list[str] = []
+    llf_windows = retried = 0
     t0 = time.perf_counter()
     all_pairs = np.arange(inst.n_pairs)
     problem = _Problem(inst, config, all_pairs, demand_charge_cad_per_kw, hard, parametric=True)
@@ -404,31 +532,47 @@ def solve_online(
         past = inst.load_kw(power)[:tau] + inst.base_load_kw[:tau]
         floor = max(peak_floor_kw, float(past.max()) if tau > 0 else 0.0)
         problem.set(cap, soc, floor, available)
-        sub, status, _, ts, _ = problem.solve()
-        if hard and status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+        sub, status, _, ts, _, note = problem.solve()
+        if hard and status == INFEASIBLE:
             fallback.set(cap, soc, floor, available)
-            sub, status2, _, ts2, _ = fallback.solve()
+            sub, status2, _, ts2, _, note = fallback.solve()
             ts += ts2
-            status = "infeasible_hard_requirement" if status2 in _OK else status2
+            status = INFEASIBLE_HARD if has_solution(status2) else status2
         solve += ts
         statuses.append(str(status))
+        retried += bool(note) and _usable(status)
+        if note and not notes:
+            notes.append(f"re-plan at step {int(tau)}: {note}")
         commit = available & (inst.pair_step < nxt)
-        power[commit] = sub[commit]
+        if _usable(status):
+            power[commit] = sub[commit]
+        else:
+            llf_windows += 1
+            power[commit] = sorted_allocation(inst, "llf", config, cap.copy(), available, int(tau), int(nxt))[commit]
     build = time.perf_counter() - t0 - solve
-    bad = [s for s in statuses if s not in _OK]
-    status = bad[0] if bad else (statuses[0] if statuses else cp.OPTIMAL)
-    reason = f"{len(bad)} of {len(statuses)} re-plans ended with status {bad[0]}" if bad else ""
+    bad = [s for s in statuses if s != OPTIMAL]
+    status = bad[0] if bad else OPTIMAL
+    if bad:
+        notes.insert(0, f"{len(bad)} of {len(statuses)} re-plans ended with status {bad[0]}")
+    if llf_windows:
+        notes.append(f"{llf_windows} re-plan(s) without a usable solution committed LLF until the next arrival")
+    fallback_name = FALLBACK_LLF if llf_windows else (FALLBACK_RETRY if retried else "")
     obj = objective_terms(inst, power, config.cost, demand_charge_cad_per_kw, peak_floor_kw)["objective"]
-    return ScheduleResult(method, power, str(status), reason, obj, build, solve, None, solves=len(statuses))
+    return ScheduleResult(method, power, str(status), "; ".join(notes), obj, build, solve, None,
+                          solves=len(statuses), fallback=fallback_name)
 
 
 def max_deliverable_energy(inst: ChargingInstance, config: ChargingModelConfig | None = None) -> ScheduleResult:
     """LP upper bound: the most energy deliverable under the limit with continuous rates (perfect foresight)."""
     config = config or ChargingModelConfig()
+    empty = _empty(inst, "upper_bound")
+    if empty is not None:
+        return empty
     reason = _check_base_load(inst)
     if reason:
-        return ScheduleResult("upper_bound", np.zeros(inst.n_pairs), "infeasible", reason)
+        return ScheduleResult("upper_bound", np.zeros(inst.n_pairs), INFEASIBLE, reason)
     idx = np.arange(inst.n_pairs)
-    power, status, obj, tb, ts, _ = _solve_pairs(inst, config, idx, inst.energy_kwh, inst.energy_cap_kwh,
-                                                 inst.soc_start_kwh, 0.0, 0.0, hard=False, maximise_energy_only=True)
-    return ScheduleResult("upper_bound", power, str(status), "", None if obj is None else -obj, tb, ts)
+    power, status, obj, tb, ts, _, note = _solve_pairs(inst, config, idx, inst.energy_kwh, inst.energy_cap_kwh,
+                                                       inst.soc_start_kwh, 0.0, 0.0, hard=False,
+                                                       maximise_energy_only=True)
+    return ScheduleResult("upper_bound", power, str(status), note, None if obj is None else -obj, tb, ts)

@@ -64,6 +64,7 @@ class DayResult:
     energy_requested_kwh: float
     energy_planned_kwh: float
     mip_gap: float | None = None
+    fallback: str = ""  # schedule kept when the solve gave none (see charging.model FALLBACK_*)
 
 
 def plan_day(
@@ -83,6 +84,8 @@ def plan_day(
     ``delivered_before_kwh``: energy already delivered to cars, by session_id.
     ``peak_floor_kw``: highest site load already committed this month.
     ``commit_all``: commit the plan past midnight too (the last day of a run).
+
+    A day without connected cars gives an empty schedule with status ``no_sessions``.
     """
     day_start = day.tz_convert("UTC")
     day_end = (day.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(day.tz).tz_convert("UTC")
@@ -115,6 +118,7 @@ def plan_day(
         energy_planned_kwh=float(planned[planned["session_id"].isin(arriving["session_id"])]["power_kw"].sum()
                                  * site.period_hours),
         mip_gap=result.mip_gap,
+        fallback=result.fallback,
     )
 
 
@@ -126,7 +130,8 @@ class PeriodResult:
     def day_frame(self) -> pd.DataFrame:
         rows = [{k: getattr(d, k) for k in ("day", "method", "status", "reason", "solve_seconds", "build_seconds",
                                             "peak_kw", "energy_cost", "demand_charge", "degradation_cost",
-                                            "sessions", "energy_requested_kwh", "energy_planned_kwh", "mip_gap")}
+                                            "sessions", "energy_requested_kwh", "energy_planned_kwh", "mip_gap",
+                                            "fallback")}
                 for d in self.days]
         return pd.DataFrame(rows)
 
