@@ -45,7 +45,7 @@ def test_floor_holds_in_every_band_end_to_end(sample_foundation, warehouse_path)
     from evcharge_pipeline.assets.network import _read_inputs
     from evcharge_pipeline.network.config import NetworkConfig
     from evcharge_pipeline.network.inputs import considered_candidates
-    from evcharge_pipeline.network.verifier import verify_plan
+    from evcharge_pipeline.network.verifier import verify_equity_table, verify_plan
 
     resources = sample_foundation
     cfg = NetworkConfig(budget_cad=BUDGET)
@@ -69,3 +69,44 @@ def test_floor_holds_in_every_band_end_to_end(sample_foundation, warehouse_path)
     assert min(free.values()) < 0.6            # the floor below binds on the sample region
     floored = band_shares(0.6)
     assert len(floored) == 5 and min(floored.values()) >= 0.6 - 1e-9
+
+    # plan.network_plan_equity: written by the plan asset, recomputed by its check
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        table = read_table(con, "plan.network_plan_equity")
+        equity = read_table(con, "core.area_equity")
+    banded = table[table["income_band"].notna()]
+    assert banded["income_band"].tolist() == [1, 2, 3, 4, 5]
+    assert (banded["coverage_l2_after"] >= 0.6 - 1e-9).all()
+    assert (table["coverage_l2_after"] >= table["coverage_l2_before"] - 1e-9).all()
+    assert table["population"].sum() == pytest.approx(demand["population"].sum())
+    assert table["demand_points"].sum() == len(demand)       # points without a band have their own row
+    assert table["income_band"].isna().sum() == int(demand["income_band"].isna().any())
+    assert banded["ev_need_share"].sum() + table.loc[table["income_band"].isna(), "ev_need_share"].sum() \
+        == pytest.approx(1.0)
+    assert (banded["median_income_max"].to_numpy()[:-1] <= banded["median_income_min"].to_numpy()[1:]).all()
+
+    # the check's recomputation is not vacuous: a tampered table is caught, naming band and column
+    report = verify_plan(*_plan_and_summary(warehouse_path), stations,
+                         considered_candidates(candidates, pairs, demand, cfg), demand, pairs, cfg)
+    assert not verify_equity_table(table, report.figures, demand, equity, cfg)
+    for column, change in (("coverage_l2_after", 0.05), ("population", 1.0), ("median_income_max", 1000.0)):
+        tampered = table.copy()
+        tampered.loc[2, column] += change
+        problems = verify_equity_table(tampered, report.figures, demand, equity, cfg)
+        assert problems and column in problems[0] and "band 3" in problems[0], problems
+
+
+def _plan_and_summary(warehouse_path):
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        rows, summary = read_table(con, "plan.network_plan"), read_table(con, "plan.network_plan_summary").iloc[0]
+    return rows, {k: (None if pd.isna(v) else v) for k, v in summary.items()}
+
+
+def test_plan_metadata_carries_the_band_table_and_plot(sample_foundation, warehouse_path):
+    result, checks, _ = plan(sample_foundation, warehouse_path, equity_min_coverage_l2_share=0.5)
+    meta = result.asset_materializations_for_node("network_plan")[0].metadata
+    image = meta["equity_plot"].value
+    assert image.startswith("![") and "data:image/png;base64," in image
+    assert 2_000 < len(image) < 200_000
+    assert meta["equity_by_band"].value.count("\n") >= 6     # header, rule, five bands (+ the no-band row)
+    assert checks[0].metadata["equity_table"].value == "recomputed, no mismatch"

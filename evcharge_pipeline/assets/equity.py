@@ -1,21 +1,28 @@
-"""Equity assets: households per area, income bands and home-charging access, coverage by income band, and
-the price of an equity floor.
+"""Equity assets: households per area, income bands and home-charging access, and the writers of coverage by
+income band that the network plan asset calls (the price of a floor is in `assets.equity_price`).
 
-Thin wrappers around `evcharge_pipeline.equity` and `evcharge_pipeline.network`: read tables, call them,
+Thin wrappers around `evcharge_pipeline.equity` and `evcharge_pipeline.network.equity`: read tables, call them,
 write tables and metadata.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, asset, asset_check
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset, asset_check
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline.assets.common import markdown_table, problems_check, write_raw
 from evcharge_pipeline.assets.demand import demand_points
 from evcharge_pipeline.equity import BANDS, build_area_equity
+from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.equity import band_coverage_plot, band_coverage_table, markdown_image
+from evcharge_pipeline.network.plan import NetworkPlanResult
+from evcharge_pipeline.network.verifier import VerificationReport, verify_equity_table
 from evcharge_pipeline.resources import RegionResource
 from evcharge_pipeline.sources.bundle import Provenance
 from evcharge_pipeline.sources.households import DWELLING_TYPES, load_households
-from evcharge_pipeline.warehouse import read_table, replace_table
+from evcharge_pipeline.warehouse import read_table, replace_table, table_exists
+
+AREA_EQUITY_TABLE = "core.area_equity"
+PLAN_EQUITY_TABLE = "plan.network_plan_equity"
 
 EQUITY = "equity"
 
@@ -101,3 +108,36 @@ def area_equity_valid(warehouse: DuckDBResource):
         "band_population_far_from_quintile": off,
         "income_without_band": int((frame["median_income"].notna() & frame["income_band"].isna()).sum()),
     }, areas_without_band=int(frame["income_band"].isna().sum()))
+
+
+def _area_equity_or_none(con) -> pd.DataFrame | None:
+    return read_table(con, AREA_EQUITY_TABLE) if table_exists(con, AREA_EQUITY_TABLE) else None
+
+
+def write_plan_equity(warehouse: DuckDBResource, result: NetworkPlanResult, demand: pd.DataFrame,
+                      config: NetworkConfig) -> dict:
+    """Write plan.network_plan_equity (coverage by income band before/after) for the network plan asset and
+    return its metadata: the table and a before/after plot per band as a Markdown image."""
+    with warehouse.get_connection() as con:
+        table = band_coverage_table(result.inputs, result.state, demand, _area_equity_or_none(con), config)
+        replace_table(con, PLAN_EQUITY_TABLE, table)
+    if table.empty:
+        return {"equity_by_band": "no income bands: the region has no [households] section"}
+    floors = {"l2": config.equity_min_coverage_l2_share, "l3": config.equity_min_coverage_l3_share}
+    shown = table.drop(columns=["coverage_weight"])
+    return {
+        "equity_by_band": markdown_table(shown),
+        "equity_plot": MetadataValue.md(markdown_image(band_coverage_plot(table, floors),
+                                                       f"{config.coverage_weight}-weighted coverage by income band")),
+    }
+
+
+def verify_plan_equity(warehouse: DuckDBResource, report: VerificationReport, demand: pd.DataFrame,
+                       config: NetworkConfig) -> list[str]:
+    """Problems of plan.network_plan_equity against the verifier's own band coverage and the inputs."""
+    with warehouse.get_connection() as con:
+        if not table_exists(con, PLAN_EQUITY_TABLE):
+            return [f"{PLAN_EQUITY_TABLE} is missing"] if "income_band" in demand else []
+        table = read_table(con, PLAN_EQUITY_TABLE)
+        equity = _area_equity_or_none(con)
+    return verify_equity_table(table, report.figures, demand, equity, config)

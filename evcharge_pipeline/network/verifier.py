@@ -383,3 +383,53 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     if summary.get("objective") is not None and not _close(summary["objective"], objective, tol=1e-6, rel=1e-6):
         v.append(f"summary objective {summary['objective']} != recomputed {objective}")
     return VerificationReport(not v, v, figures)
+
+
+def verify_equity_table(table: pd.DataFrame, figures: dict, demand: pd.DataFrame, equity: pd.DataFrame | None,
+                        config: NetworkConfig) -> list[str]:
+    """Check plan.network_plan_equity against the demand points, core.area_equity and the band coverage
+    `verify_plan` recomputed from the plan rows and the coverage pairs (`figures`): one problem per mismatch."""
+    v: list[str] = []
+    if "income_band" not in demand:
+        return [] if table.empty else ["equity table has rows but the demand points carry no income band"]
+    weight_column = {"ev": "ev_count", "population": "population", "ev_need": "ev_need"}[config.coverage_weight]
+    dem = demand.assign(band=pd.to_numeric(demand["income_band"], errors="coerce").fillna(-1).astype(int))
+    if "ev_need" not in dem:
+        dem["ev_need"] = dem["ev_count"]
+    expected = dem.groupby("band").agg(demand_points=("demand_id", "size"), population=("population", "sum"),
+                                       ev_count=("ev_count", "sum"), ev_need=("ev_need", "sum"),
+                                       ev_weight=(weight_column, "sum"))
+    rows = table.assign(band=pd.to_numeric(table["income_band"], errors="coerce").fillna(-1).astype(int))
+    rows = rows.set_index("band")
+    if sorted(rows.index) != sorted(expected.index):
+        v.append(f"equity table bands {sorted(rows.index)} != the demand points' bands {sorted(expected.index)} "
+                 "(-1 = no band)")
+        return v
+    for column in ("demand_points", "population", "ev_count", "ev_need", "ev_weight"):
+        for band, value in expected[column].items():
+            if not _close(rows.loc[band, column], value, tol=1e-6, rel=1e-9):
+                v.append(f"equity table band {band}: {column} {rows.loc[band, column]} != {value}")
+    for column, share in (("population", "population_share"), ("ev_need", "ev_need_share"),
+                          ("ev_weight", "ev_weight_share")):
+        total = float(expected[column].sum())
+        for band, value in expected[column].items():
+            if total > 0 and not _close(rows.loc[band, share], value / total, tol=1e-9):
+                v.append(f"equity table band {band}: {share} {rows.loc[band, share]} != {value / total}")
+    if equity is not None and len(equity):
+        eq = equity.assign(band=pd.to_numeric(equity["income_band"], errors="coerce").fillna(-1).astype(int))
+        for band, income in eq[eq["band"] > 0].groupby("band")["median_income"]:
+            if band in rows.index and not (_close(rows.loc[band, "median_income_min"], income.min())
+                                           and _close(rows.loc[band, "median_income_max"], income.max())):
+                v.append(f"equity table band {band}: median_income_min/median_income_max "
+                         f"[{rows.loc[band, 'median_income_min']}, "
+                         f"{rows.loc[band, 'median_income_max']}] != [{income.min()}, {income.max()}]")
+    for band in (b for b in rows.index if b > 0):
+        for level in ("l2", "l3"):
+            for when in ("before", "after"):
+                key = f"band_{band}_coverage_{level}_{when}"
+                if key not in figures:
+                    v.append(f"equity table band {band}: no recomputed {level.upper()} coverage {when} the plan")
+                elif not _close(rows.loc[band, f"coverage_{level}_{when}"], figures[key], tol=1e-9):
+                    v.append(f"equity table band {band}: coverage_{level}_{when} "
+                             f"{rows.loc[band, f'coverage_{level}_{when}']} != recomputed {figures[key]}")
+    return v
