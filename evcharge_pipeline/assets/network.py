@@ -27,6 +27,7 @@ from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.equity import area_equity, verify_plan_equity, write_plan_equity
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
 from evcharge_pipeline.equity import with_equity
+from evcharge_pipeline import validation
 from evcharge_pipeline.network.config import NetworkConfig, with_cost_scenario
 from evcharge_pipeline.network.inputs import considered_candidates
 from evcharge_pipeline.network.plan import (
@@ -88,8 +89,31 @@ def _coverage_figure_names() -> list[str]:
     return names + ["underserved_share_before", "underserved_share_after"]
 
 
+# every number of the run config; `NetworkConfig.validate` adds the cross-field rules
+NETWORK_PLAN_RANGES = {
+    "budget_cad": validation.NON_NEGATIVE,
+    "phases": validation.Range(1.0, 20.0, integer=True),
+    "radius_l2_km": validation.DISTANCE_KM,
+    "radius_l3_km": validation.DISTANCE_KM,
+    "max_l3_distance_km": validation.Range(0.0, 500.0, exclusive_minimum=True, optional=True),
+    "min_l3_spacing_km": validation.Range(0.0, 500.0),
+    "min_coverage_l2_share": validation.SHARE,
+    "min_coverage_l3_share": validation.SHARE,
+    "equity_min_coverage_l2_share": validation.SHARE,
+    "equity_min_coverage_l3_share": validation.SHARE,
+    "home_charger_public_need_ratio": validation.SHARE,
+    "min_ports_per_100_ev": validation.Range(0.0, 100.0),
+    "max_upgrades_per_phase": validation.COUNT,
+    "candidate_thinning_km": validation.Range(0.0, 500.0, exclusive_minimum=True, optional=True),
+    "mip_gap": validation.GAP,
+    "time_limit_seconds": validation.SECONDS,
+    "diagnosis_time_limit_seconds": validation.SECONDS,
+}
+
+
 class NetworkPlanConfig(Config):
-    """Run configuration of the network plan (defaults: `NetworkConfig`). Money in CAD, distances in km."""
+    """Run configuration of the network plan (defaults: `NetworkConfig`). Money in CAD, distances in km;
+    every number is range-checked (`NETWORK_PLAN_RANGES`) when the run starts."""
 
     budget_cad: float = NetworkConfig.budget_cad
     phases: int = NetworkConfig.phases
@@ -111,6 +135,8 @@ class NetworkPlanConfig(Config):
     mip_gap: float = NetworkConfig.mip_gap
     time_limit_seconds: float = NetworkConfig.time_limit_seconds
     diagnosis_time_limit_seconds: float = NetworkConfig.diagnosis_time_limit_seconds
+
+    _ranges = validation.range_validator(NETWORK_PLAN_RANGES)
 
     def network_config(self, **overrides) -> NetworkConfig:
         values = self.model_dump()
