@@ -7,6 +7,7 @@ table (or the previous rows of a partition) exactly as they were.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,48 @@ import duckdb
 import pandas as pd
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+DEFAULT_LOCK_WAIT_SECONDS = 5.0   # how long a connection waits for another process's lock on the file
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse file cannot be opened for writing; the message says why and what to do."""
+
+
+def _lock_conflict(error: duckdb.Error) -> bool:
+    return "Could not set lock" in str(error) or "Conflicting lock" in str(error)
+
+
+def _reason(database: str, error: duckdb.Error, waited: float) -> str:
+    message = str(error)
+    if _lock_conflict(error):
+        return (f"warehouse {database} is locked by another process (DuckDB admits one writer; waited "
+                f"{waited:.1f} s): {message}. Stop that process (a notebook, a BI tool, a run outside the "
+                "warehouse pool) and run again")
+    lowered = message.lower()
+    if "read-only" in lowered or "permission denied" in lowered:
+        return (f"warehouse {database} cannot be opened for writing (read-only or no permission): {message}. "
+                "Check EVCHARGE_DUCKDB_PATH and the permissions of the file and its folder")
+    return f"warehouse {database} cannot be opened: {message}"
+
+
+def connect_warehouse(database: str, config: Mapping[str, Any] | None = None,
+                      lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse for writing. Another process's lock is waited for up to `lock_wait_seconds`
+    (short: pipeline steps queue in the `warehouse` pool instead); every other failure (read-only file
+    or folder, missing folder, not a database) is reported at once as `WarehouseUnavailable`."""
+    started = time.monotonic()
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(database=database, read_only=False, config=dict(config or {}))
+        except duckdb.IOException as exc:
+            waited = time.monotonic() - started
+            if _lock_conflict(exc) and waited + delay <= lock_wait_seconds:
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            raise WarehouseUnavailable(_reason(database, exc, waited)) from exc
 
 
 def qualified(table: str) -> str:
