@@ -53,9 +53,8 @@ def test_dagster_dev_runs_the_foundation_job_via_graphql(tmp_path: Path, sample_
     try:
         wait_for_server(f"http://127.0.0.1:{port}", process)
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-        # One process for all steps: the default multiprocess executor pays the import cost per step.
-        run_id = client.submit_job_execution("foundation_job", repository_location_name="evcharge_pipeline",
-                                             run_config={"execution": {"config": {"in_process": {}}}})
+        # the local deployment's default (in-process) executor: one process for all steps
+        run_id = client.submit_job_execution("foundation_job", repository_location_name="evcharge_pipeline")
         deadline = time.monotonic() + 600
         status = client.get_run_status(run_id)
         while status not in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):

@@ -40,7 +40,7 @@ def test_every_job_resolves_with_each_executor(kind: str):
 
 
 def test_executor_setting_defaults_and_errors():
-    assert executor_kind({}) == "multiprocess"
+    assert executor_kind({}) == "in_process"
     assert executor_kind({"EVCHARGE_EXECUTOR": " In-Process "}) == "in_process"
     with pytest.raises(DeploymentError, match="EVCHARGE_EXECUTOR='threads' is not one of"):
         executor_kind({"EVCHARGE_EXECUTOR": "threads"})
