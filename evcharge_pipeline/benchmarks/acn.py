@@ -23,7 +23,8 @@ from evcharge_pipeline.charging.metrics import CostModel, schedule_metrics
 from evcharge_pipeline.charging.model import ChargingModelConfig, max_deliverable_energy
 from evcharge_pipeline.charging.planner import ALL_METHODS, local_days, plan_period
 from evcharge_pipeline.charging.prices import Tariff, default_tou_prices, load_prices_csv
-from evcharge_pipeline.charging.sessions import load_sessions
+from evcharge_pipeline.charging.sessions import SessionDataError, load_sessions
+from evcharge_pipeline.validation import check_range
 
 
 def _guess_format(path: Path) -> str:
@@ -56,8 +57,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse unusable arguments before any work, with one line naming the option (`ValueError`)."""
+    check_range("--limit-kw", args.limit_kw, minimum=0.0, exclusive_minimum=True)
+    check_range("--max-kw", args.max_kw, minimum=0.0, exclusive_minimum=True)
+    check_range("--demand-charge", args.demand_charge, minimum=0.0)
+    check_range("--min-kw", args.min_kw, minimum=0.0)
+    check_range("--time-limit", args.time_limit, minimum=0.0, exclusive_minimum=True)
+    if args.period_minutes <= 0 or 60 % args.period_minutes:
+        raise ValueError(f"--period-minutes = {args.period_minutes} must divide 60")
+    if args.days is not None:
+        check_range("--days", args.days, minimum=1.0)
+    if not args.sessions.is_file():
+        raise ValueError(f"{args.sessions}: session file not found")
+    if args.prices:
+        try:
+            load_prices_csv(args.prices)   # its errors name the file, the row and the field
+        except UnicodeDecodeError:
+            raise ValueError(f"{args.prices}: not a UTF-8 text file (a binary file or another encoding)") from None
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{args.prices}: file is empty") from None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Bad arguments or an unreadable session or price file end with one line (file, reason), exit 2."""
     args = parse_args(argv)
+    try:
+        check_args(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except SessionDataError as exc:   # the session file cannot be read as its format
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     fmt = args.format or _guess_format(args.sessions)
     options = {"exclude_stations": tuple(args.exclude_station)} if fmt == "acn_json" and args.exclude_station else {}

@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
+from evcharge_pipeline.sources.common import quoted_columns
+
 SESSION_COLUMNS = [
     "session_id",
     "station_id",
@@ -161,10 +163,13 @@ def validate_sessions(frame: pd.DataFrame, file: str, row_numbers: pd.Series | N
     return SessionLog(sessions=good[SESSION_COLUMNS], skipped=skipped, source=file)
 
 
-def _require(columns, needed, file: str) -> None:
+def _require(columns, needed, file: str, found=None) -> None:
+    """`found`: the file's own column names, when `columns` are the names they were mapped to."""
     missing = [c for c in needed if c not in columns]
     if missing:
-        raise SessionDataError(f"{file}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, columns))}")
+        shown = quoted_columns(columns if found is None else found)
+        raise SessionDataError(f"{file}: missing column(s) {', '.join(missing)}; found {shown} "
+                               "(is it a session log of this format?)")
 
 
 def _num(series: pd.Series, decimal_comma: bool = False) -> pd.Series:
@@ -199,7 +204,7 @@ def load_flat_csv(path: Path, timezone: str, evse_max_kw: float | None = None, s
         if hit is not None:
             picked[target] = hit
     needed = ["arrival", "departure", "energy_kwh"] + ([] if evse_max_kw else ["max_power_kw"])
-    _require(picked, needed, str(path))
+    _require(picked, needed, str(path), found=raw.columns)
     n = len(raw)
     frame = pd.DataFrame(index=raw.index)
     frame["session_id"] = raw["session_id"] if "session_id" in raw else pd.Series(np.arange(n) + 1, index=raw.index).map("s{:06d}".format)
@@ -338,8 +343,28 @@ def load_norway_csv(path: Path, evse_max_kw: float, timezone: str = "Europe/Oslo
 
 
 def load_sessions(path: Path, fmt: str, timezone: str, evse_max_kw: float | None, **options) -> SessionLog:
-    """Dispatch on ``fmt`` (one of ``acn_json``, ``flat_csv``, ``norway_csv``)."""
+    """Dispatch on ``fmt`` (one of ``acn_json``, ``flat_csv``, ``norway_csv``). A file that cannot be read
+    as that format at all (missing, empty, binary, another encoding, not CSV/JSON) raises
+    `SessionDataError` naming the file and the reason."""
     path = Path(path)
+    if not path.is_file():
+        raise SessionDataError(f"{path}: session file not found")
+    if path.stat().st_size == 0:
+        raise SessionDataError(f"{path}: file is empty")
+    try:
+        return _load(path, fmt, timezone, evse_max_kw, **options)
+    except UnicodeDecodeError as exc:
+        raise SessionDataError(f"{path}: not a UTF-8 text file (byte {exc.start}); a binary file or another "
+                               f"encoding, not {fmt}") from None
+    except pd.errors.EmptyDataError:
+        raise SessionDataError(f"{path}: no header line (an empty {fmt} file)") from None
+    except pd.errors.ParserError as exc:
+        raise SessionDataError(f"{path}: not a readable {fmt} file ({str(exc).strip().splitlines()[0][:120]})") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise SessionDataError(f"{path}: not a readable gzip file ({exc})") from None
+
+
+def _load(path: Path, fmt: str, timezone: str, evse_max_kw: float | None, **options) -> SessionLog:
     if fmt == "acn_json":
         if not evse_max_kw:
             raise SessionDataError(f"{path}: acn_json needs evse_max_kw (ACN-Data has no power field)")

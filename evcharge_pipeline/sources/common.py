@@ -124,12 +124,20 @@ def numeric_column(
 
 def check_coordinates(lat: pd.Series, lon: pd.Series, path: str | Path, lat_field: str, lon_field: str,
                       row_offset: int = CSV_FIRST_DATA_LINE) -> None:
-    """Latitude in [-90, 90] and longitude in [-180, 180]; a latitude beyond 90 whose longitude fits is
-    reported as a probable swap."""
+    """Latitude in [-90, 90] and longitude in [-180, 180], both finite numbers; a latitude beyond 90 that
+    would be a valid longitude, with a longitude that would be a valid latitude, is reported as a
+    probable swap (never for a missing or non-finite value)."""
+    for values, name, field in ((lat, "latitude", lat_field), (lon, "longitude", lon_field)):
+        missing = ~np.isfinite(values.to_numpy(dtype=float))
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
+            raise InputError(path, f"{name} is missing or not a finite number ({values.iloc[i]})", row=i + row_offset,
+                             field=field)
     bad_lat = ~lat.between(-90, 90)
     if bad_lat.any():
         i = int(np.flatnonzero(bad_lat.to_numpy())[0])
-        hint = " (latitude and longitude look swapped)" if -90 <= lon.iloc[i] <= 90 else ""
+        swap = abs(lat.iloc[i]) <= 180 and abs(lon.iloc[i]) <= 90
+        hint = " (latitude and longitude look swapped)" if swap else ""
         raise InputError(path, f"latitude {lat.iloc[i]} is out of range [-90, 90]{hint}", row=i + row_offset, field=lat_field)
     bad_lon = ~lon.between(-180, 180)
     if bad_lon.any():

@@ -1,7 +1,8 @@
 """Live OpenChargeMap API v3 client: bounding-box pull with timeouts and retries with backoff.
 
 The API key comes only from the environment (`OCM_API_KEY`) and is sent as the `X-API-Key` header;
-it is never logged or included in error messages.
+it is never logged or included in error messages, and never sent to another origin (scheme, host,
+port) than the API URL's: redirects are followed here, and the key is dropped on a cross-origin one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.openchargemap.io/v3/poi"
 RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_REDIRECTS = 5
+KEY_HEADER = "X-API-Key"
 
 
 class OpenChargeMapError(RuntimeError):
@@ -54,6 +58,26 @@ def _wait_seconds(response: requests.Response | None, attempt: int, config: Open
     return min(config.backoff_seconds * (2 ** attempt), config.max_backoff_seconds)
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _get(http: requests.Session, url: str, params: dict, headers: dict, timeout: float) -> requests.Response:
+    """GET following redirects by hand: the API key goes only to the origin of `url`. (requests drops
+    `Authorization` on a redirect to another host, but forwards every other header, the key included.)"""
+    origin = _origin(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        response = http.get(url, params=params, headers=headers, timeout=timeout, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        url, params = urljoin(response.url or url, response.headers["Location"]), None
+        if _origin(url) != origin:
+            headers = {k: v for k, v in headers.items() if k.lower() != KEY_HEADER.lower()}
+    raise OpenChargeMapError(f"OpenChargeMap: more than {MAX_REDIRECTS} redirects")
+
+
 def fetch_pois(bbox: tuple[float, float, float, float], api_key: str,
                config: OpenChargeMapConfig = OpenChargeMapConfig(),
                session: requests.Session | None = None) -> list:
@@ -66,13 +90,13 @@ def fetch_pois(bbox: tuple[float, float, float, float], api_key: str,
         "compact": "true",
         "verbose": "false",
     }
-    headers = {"X-API-Key": api_key, "User-Agent": "evcharge_pipeline"}
+    headers = {KEY_HEADER: api_key, "User-Agent": "evcharge_pipeline"}
     http = session or requests.Session()
     last_problem = "no attempt made"
     for attempt in range(config.max_retries + 1):
         response = None
         try:
-            response = http.get(config.api_url, params=params, headers=headers, timeout=config.timeout_seconds)
+            response = _get(http, config.api_url, params, headers, config.timeout_seconds)
         except (requests.Timeout, requests.ConnectionError) as exc:
             last_problem = f"{type(exc).__name__} after {config.timeout_seconds:g} s timeout"
         else:

@@ -84,16 +84,34 @@ def read_station_csv(path: str | Path) -> StationTable:
     return _finish(frame)
 
 
-def _connection_level(connection: dict) -> str | None:
+def _connection_level(connection: dict, power: float | None) -> str | None:
+    """The level of one OCM connection; `power` is its PowerKW already parsed (None when absent)."""
     level_id = connection.get("LevelID")
-    if level_id in (1, 2, 3):
-        return f"L{level_id}"
-    power = connection.get("PowerKW")
-    if connection.get("CurrentTypeID") == 30 or (power is not None and float(power) >= DC_FAST_MIN_KW):
+    if level_id in (1, 2, 3) and not isinstance(level_id, bool):
+        return f"L{int(level_id)}"
+    if connection.get("CurrentTypeID") == 30 or (power is not None and power >= DC_FAST_MIN_KW):
         return "L3"
     if power is not None:
-        return "L2" if float(power) > 3.7 else "L1"
+        return "L2" if power > 3.7 else "L1"
     return None
+
+
+def _object(value, source, row: int, field: str) -> dict:
+    """A nested OCM object (AddressInfo, StatusType...); absent gives {}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(source, f"is a {type(value).__name__}, not an object", row=row, field=field)
+    return value
+
+
+def _text(value, source, row: int, field: str, default: str) -> str:
+    """A title or id: text or a number; absent or empty gives `default`."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InputError(source, f"is a {type(value).__name__}, not text", row=row, field=field)
+    return str(value)
 
 
 MAX_PORTS_PER_STATION = 1000   # beyond any real site; larger counts are data errors
@@ -133,7 +151,8 @@ def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
     for index, poi in enumerate(pois):
         if not isinstance(poi, dict):
             raise InputError(source, "POI is not an object", row=index)
-        address = poi.get("AddressInfo") or {}
+        address = _object(poi.get("AddressInfo"), source, index, "AddressInfo")
+        poi_id = _text(poi.get("ID"), source, index, "ID", str(index))
         try:
             lat, lon = float(address["Latitude"]), float(address["Longitude"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -147,17 +166,18 @@ def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
         for c, connection in enumerate(connections):
             if not isinstance(connection, dict):
                 raise InputError(source, "connection is not an object", row=index, field=f"Connections[{c}]")
-            level = _connection_level(connection)
-            quantity = _whole(connection.get("Quantity"), source, index, f"Connections[{c}].Quantity", default=1)
-            if level:
-                levels[level] += quantity
-                named.append(level)
+            power = None
             if connection.get("PowerKW") is not None:
                 power = _number(connection["PowerKW"], source, index, f"Connections[{c}].PowerKW")
                 if not 0 <= power <= MAX_POWER_KW:
                     raise InputError(source, f"PowerKW {power} is outside [0, {MAX_POWER_KW}]", row=index,
                                      field=f"Connections[{c}].PowerKW")
                 powers.append(power)
+            level = _connection_level(connection, power)
+            quantity = _whole(connection.get("Quantity"), source, index, f"Connections[{c}].Quantity", default=1)
+            if level:
+                levels[level] += quantity
+                named.append(level)
         declared = _whole(poi.get("NumberOfPoints"), source, index, "NumberOfPoints", default=None, minimum=0)
         counted = sum(levels.values())
         ports = declared if declared else max(counted, len(connections), 1)
@@ -172,16 +192,17 @@ def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
             whole = np.floor(raw_ports).astype(int)
             whole[np.argsort(raw_ports - whole)[::-1][: ports - whole.sum()]] += 1
             breakdown = dict(zip(("L1", "L2", "L3"), whole.tolist()))
-        status = poi.get("StatusType") or {}
-        operator = poi.get("OperatorInfo") or {}
+        status = _object(poi.get("StatusType"), source, index, "StatusType")
+        operator = _object(poi.get("OperatorInfo"), source, index, "OperatorInfo")
         rows.append({
-            "site_id": f"ocm-{poi.get('ID', index)}",
-            "name": address.get("Title") or f"OCM {poi.get('ID', index)}",
+            "site_id": f"ocm-{poi_id}",
+            "name": _text(address.get("Title"), source, index, "AddressInfo.Title", f"OCM {poi_id}"),
             "lat": lat, "lon": lon, "level": level, "ports": ports,
             "ports_l1": breakdown["L1"], "ports_l2": breakdown["L2"], "ports_l3": breakdown["L3"],
             "power_kw": max(powers) if powers else np.nan,
-            "operator": operator.get("Title") or "",
-            "status": status.get("Title") or ("Operational" if status.get("IsOperational", True) else "Not operational"),
+            "operator": _text(operator.get("Title"), source, index, "OperatorInfo.Title", ""),
+            "status": _text(status.get("Title"), source, index, "StatusType.Title",
+                            "Operational" if status.get("IsOperational", True) else "Not operational"),
             "level_reported": "/".join(sorted(set(named))) or "Unknown",
         })
     frame = pd.DataFrame(rows)

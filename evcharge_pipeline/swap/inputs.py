@@ -34,6 +34,7 @@ a negative-binomial pipeline (day-to-day overdispersion test), and the simulatio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ from evcharge_pipeline.swap.analytic import (
     Dispersion,
     SwapInputError,
     TimeGrid,
+    check_non_negative,
+    check_positive,
+    check_vehicles,
     commuter_profile,
     estimate_dispersion,
 )
@@ -71,17 +75,22 @@ class SwapFleetConfig:
     max_transport_hours: float = 2.0
 
     def validate(self) -> None:
-        if int(self.vehicles) != self.vehicles or self.vehicles <= 0:
-            raise SwapInputError(f"vehicles must be a positive integer, got {self.vehicles!r}", "vehicles")
-        if not self.swaps_per_vehicle_day > 0:
-            raise SwapInputError(f"swaps_per_vehicle_day must be positive, got {self.swaps_per_vehicle_day!r}",
-                                 "swaps_per_vehicle_day")
+        check_vehicles(self.vehicles)
+        check_positive("swaps_per_vehicle_day", self.swaps_per_vehicle_day)
+        for name in ("operating_start_hour", "operating_end_hour"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise SwapInputError(f"{name} must be a whole hour, got {value!r}", name)
         if not (0 <= self.operating_start_hour < self.operating_end_hour <= 24):
-            raise SwapInputError("operating hours need 0 <= operating_start_hour < operating_end_hour <= 24")
-        if self.transport_speed_kmh <= 0 or self.road_factor < 1 or self.handling_hours < 0:
-            raise SwapInputError("transport_speed_kmh > 0, road_factor >= 1 and handling_hours >= 0 are required")
-        if self.max_transport_hours <= 0:
-            raise SwapInputError("max_transport_hours must be positive")
+            raise SwapInputError("operating hours need 0 <= operating_start_hour < operating_end_hour <= 24, got "
+                                 f"{self.operating_start_hour!r} and {self.operating_end_hour!r}", "operating_start_hour")
+        check_positive("transport_speed_kmh", self.transport_speed_kmh)
+        if not math.isfinite(self.road_factor) or self.road_factor < 1:
+            raise SwapInputError(f"road_factor must be a finite number >= 1, got {self.road_factor!r}", "road_factor")
+        check_non_negative("handling_hours", self.handling_hours)
+        check_positive("max_transport_hours", self.max_transport_hours)
+        if self.hourly_profile is not None and not all(math.isfinite(float(v)) for v in self.hourly_profile):
+            raise SwapInputError("hourly_profile must hold finite numbers", "hourly_profile")
 
     @property
     def daily_swaps(self) -> float:
