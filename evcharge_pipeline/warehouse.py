@@ -148,10 +148,20 @@ def replace_partition(
     rows = rows[list(keys) + [c for c in rows.columns if c not in keys]]
     with _staged(con, table, rows) as view:
         con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
+        _add_missing_columns(con, target, view)
         where = " AND ".join(f'"{c}" = ?' for c in keys)
         con.execute(f"DELETE FROM {target} WHERE {where}", list(keys.values()))
         con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
     return len(rows)
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, target: str, view: str) -> None:
+    """Columns a newer version writes are added to an existing partitioned table (older partitions get NULL),
+    so an upgrade keeps the partitions already computed."""
+    have = {row[0] for row in con.execute(f"DESCRIBE {target}").fetchall()}
+    for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {target} ADD COLUMN "{name.replace(chr(34), chr(34) * 2)}" {kind}')
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -16,8 +16,9 @@ sparse matrix product per level and phase, no LP per cut.
 Bounds: every master is a relaxation of the full model (its theta over-estimate coverage), so the
 optimum of its LP relaxation after any number of rounds, and the dual bound HiGHS reports for the master
 MILP at any time, are valid upper bounds of the full model's optimum; the tightest one is reported.
-Primal side: the greedy plan and every integer master solution, evaluated exactly; only plans that meet
-every constraint of the full model are kept.
+Primal side: the greedy plan polished by local search, the exact MILP on a kernel of sites (the plan's,
+those the master LP uses, the best others; `network.local_search`), and every integer master solution,
+each evaluated exactly; only plans that meet every constraint of the full model are kept.
 
 The loop re-solves one HiGHS model with rows added (`highspy`), so CVXPY compiles the master once.
 """
@@ -41,6 +42,7 @@ from evcharge_pipeline.network.model import (
     cluster_matrix,
     decisions_from_values,
 )
+from evcharge_pipeline.network.local_search import improve_plan, kernel_search, plan_value
 from evcharge_pipeline.network.solve import HighsProblem, highs_problem
 from evcharge_pipeline.network.state import Decisions
 from evcharge_pipeline.solving import relative_gap
@@ -48,6 +50,7 @@ from evcharge_pipeline.solving import relative_gap
 log = logging.getLogger(__name__)
 
 LEVELS = ("l2", "l3", "any")
+LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
 
 
 def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np.ndarray:
@@ -73,19 +76,6 @@ def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np
     return labels
 
 
-def plan_value(model, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> float | None:
-    """The full model's objective of a plan, or None when it breaks any constraint of the full model.
-
-    Uses the projected model with every cluster variable set to its true covered weight: then each of its
-    constraints is the full model's (the cuts CVXPY knows are valid at true coverage) and its objective is
-    the full objective."""
-    assign_decisions(model, inputs, config, d)
-    violation = max((float(np.max(c.violation())) for c in model.problem.constraints if c.size), default=0.0)
-    if violation > 1e-6:
-        return None
-    return float(model.problem.objective.value) / model.objective_scale
-
-
 @dataclass
 class BendersOutcome:
     status: str                        # optimal | time_limit | infeasible | time_limit_no_solution
@@ -100,6 +90,8 @@ class BendersOutcome:
     build_seconds: float = 0.0
     solve_seconds: float = 0.0
     primal_source: str = ""
+    local_search_moves: int = 0
+    kernel_candidates: int = 0
     history_start_value: float | None = None   # exact objective of the start plan (None: infeasible or none)
     history: list[dict] = field(default_factory=list)
 
@@ -195,10 +187,26 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     out = BendersOutcome("time_limit", None, None, None, "", None, history_start_value=best_value)
     bound = np.inf
     cuts = 0
+    search_seconds = config.local_search_time_share * time_limit_seconds
+
+    def polish(seconds: float) -> None:
+        nonlocal best, best_value, source
+        if best is None or seconds <= 0:
+            return
+        found = improve_plan(model, inputs, config, best, best_value, min(deadline, time.perf_counter() + seconds))
+        out.local_search_moves += found.moves_taken
+        if found.moves_taken:
+            best, best_value, source = found.decisions, found.value, f"{source} + local search"
+        out.history.append({"phase": "local search", "incumbent": best_value, "moves": found.moves_taken,
+                            "plans_evaluated": found.plans_evaluated, "seconds": time.perf_counter() - started})
+
+    polish(search_seconds / 2)
 
     # LP rounds: Kelley's cutting planes on the master's LP relaxation.
     hprob.set_integrality(False)
     h.setOptionValue("solver", "simplex")
+    lp_deadline = started + LP_TIME_SHARE * time_limit_seconds
+    x = None
     for round_ in range(config.benders_lp_rounds):
         h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
         h.run()
@@ -221,9 +229,25 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         out.history.append({"phase": "lp", "round": round_ + 1, "bound": value, "cuts_added": added,
                             "seconds": time.perf_counter() - started})
         log.info("benders LP round %d: bound %.6f, %d cuts added", round_ + 1, value, added)
-        if added == 0 or violation <= 1e-6 * W or time.perf_counter() >= deadline:
+        if added == 0 or violation <= 1e-6 * W or time.perf_counter() >= lp_deadline:
             break
     lp_best = bound
+
+    # Kernel MILP: the exact model on the plan's sites, the sites the master LP uses and the best others.
+    if config.kernel_candidates > 0 and best is not None and time.perf_counter() < deadline - 1.0:
+        support = None
+        if x is not None:
+            support = np.zeros(inputs.n_sites, bool)
+            support[inputs.n_existing:] = x[hprob.slice(model.variables["ha"])][inputs.n_existing:] > 1e-6
+        kernel = kernel_search(model, inputs, config, best, best_value,
+                               min(config.kernel_time_share * time_limit_seconds, deadline - time.perf_counter()),
+                               support)
+        out.kernel_candidates = kernel.candidates
+        if kernel.decisions is not None:
+            best, best_value, source = kernel.decisions, kernel.value, "kernel milp"
+        out.history.append({"phase": "kernel", "incumbent": best_value, "status": kernel.status,
+                            "candidates": kernel.candidates, "seconds": time.perf_counter() - started})
+        polish(search_seconds / 2)
 
     # MILP rounds: the master with integrality, warm-started from the best plan; cuts at each master plan.
     hprob.set_integrality(True)

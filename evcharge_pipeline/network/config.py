@@ -123,6 +123,10 @@ class NetworkConfig:
     method: Literal["benders", "monolithic"] = "benders"   # Benders decomposition (network.benders) or one MILP
     benders_clusters: int = 200                  # demand clusters, one master coverage variable each per level/phase
     benders_lp_rounds: int = 200                 # cutting-plane rounds on the master LP before branching
+    kernel_candidates: int = 300                 # primal heuristic: the exact MILP on the plan's sites and this
+                                                 # many candidates in all (best marginal gain per CAD); 0 = off
+    kernel_time_share: float = 0.3               # share of time_limit_seconds the kernel MILP may use
+    local_search_time_share: float = 0.1         # share of time_limit_seconds for local search (network.local_search)
     aggregate_demand: bool = True                # merge demand points with identical coverage sets
     diagnose_infeasible: bool = True             # run the diagnosis solves when the plan is infeasible
     diagnosis_time_limit_seconds: float = 20.0
@@ -192,6 +196,11 @@ class NetworkConfig:
             bad("method", f"must be 'benders' or 'monolithic', got {self.method!r}")
         if self.benders_clusters < 1:
             bad("benders_clusters", f"must be >= 1, got {self.benders_clusters}")
+        if self.kernel_candidates < 0:
+            bad("kernel_candidates", f"must be >= 0, got {self.kernel_candidates}")
+        for name in ("kernel_time_share", "local_search_time_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                bad(name, f"is a share of the time limit and must lie in [0, 1], got {getattr(self, name)}")
         if self.benders_lp_rounds < 0:
             bad("benders_lp_rounds", f"must be >= 0, got {self.benders_lp_rounds}")
         unknown = set(self.relax) - set(CONSTRAINT_GROUPS)

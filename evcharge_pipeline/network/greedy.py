@@ -7,50 +7,54 @@ and coverage targets first. Gains are computed for all sites at once from the sp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.state import Decisions
+from evcharge_pipeline.network.state import Decisions, evaluate_state
 
 TARGET_BONUS = 10.0     # per unit of weighted share still missing from a coverage target
 STANDARD_BONUS = 1.0    # per demand group still outside the service standard
 
 
-def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5000) -> Decisions:
+def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5000,
+                start: Decisions | None = None) -> Decisions:
+    """A plan built greedily; from `start` (kept as it is, money and limits it uses counted) when given,
+    which makes it the "recreate" step of the local search's ruin-and-recreate moves."""
     T, n, e = config.phases, inputs.n_sites, inputs.n_existing
-    d = Decisions.empty(inputs, T)
+    d = Decisions.empty(inputs, T) if start is None else replace(start, **{k: v.copy() for k, v in vars(start).items()})
     if n == 0:
         return d
     s = inputs.sites
     level = s["level"].to_numpy()
     w = inputs.group_weight
     W = max(inputs.total_weight, 1e-12)
-    has_l2 = s["l2_before"].to_numpy(bool).astype(float)
-    has_l3 = s["l3_before"].to_numpy(bool).astype(float)
     a2t, a3t, aat, adt = inputs.a_l2.T.tocsr(), inputs.a_l3.T.tocsr(), inputs.a_any.T.tocsr(), inputs.a_dmax.T.tocsr()
     required = inputs.dmax_required.astype(float)
 
     up_cost = config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad
     n2_cost = config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad
     n3_cost = config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad
-    load = (config.power_l1_kw * s["ports_l1"] + config.power_l2_kw * s["ports_l2"]
-            + config.power_l3_kw * s["ports_l3"]).to_numpy(float)
     capacity = s["capacity_kw"].to_numpy(float)
     area = inputs.area_of_site
-    area_load = np.zeros(len(inputs.area_ids))
-    np.add.at(area_load, area[area >= 0], load[area >= 0])
+    with_area = area >= 0
     area_cap = inputs.area_capacity_kw
 
     can_up = np.zeros(n, bool)
     can_up[inputs.upgradeable_index()] = True
+    can_up[:e] &= (d.upgrade_phase == 0) & (d.retire_phase == 0)
     is_cand = np.zeros(n, bool)
-    is_cand[e:] = True
-    blocked = np.zeros(n, bool)
+    is_cand[e:] = d.open_level[e:] == 0
     conflicts: list[list[int]] = [[] for _ in range(n)]
     for i, j in inputs.spacing_pairs:
         conflicts[int(i)].append(int(j))
         conflicts[int(j)].append(int(i))
+    new_l3 = np.r_[d.upgrade_phase > 0, np.zeros(n - e, bool)] | (d.open_level == 3)
+    blocked = new_l3.copy()
+    for site in np.flatnonzero(new_l3):
+        blocked[conflicts[site]] = True
 
     disc = config.phase_discount ** np.arange(T)
     disc = disc / disc.sum()
@@ -62,17 +66,30 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
         ok = load + site_extra_kw <= capacity + 1e-9
         if "area_grid_capacity" in config.relax:
             return ok
-        with_area = area >= 0
         ok[with_area] &= area_load[area[with_area]] + site_extra_kw <= area_cap[area[with_area]] + 1e-9
         return ok
 
-    phase_spent = np.zeros(T)
-    _minimum_ports_first(inputs, config, d, load, capacity, area_load, area_cap, budgets, total_budget, phase_spent)
+    state = evaluate_state(inputs, d, config)
+    phase_spent = state.capex_by_phase.copy()
+    if start is None:
+        load = state.load_kw[:, 0].astype(float)
+        area_load = np.bincount(area[with_area], weights=load[with_area], minlength=len(inputs.area_ids))
+        _minimum_ports_first(inputs, config, d, load, capacity, area_load, area_cap, budgets, total_budget,
+                             phase_spent)
     spent_total = float(phase_spent.sum())
 
     for t in range(T):
+        # the state in phase t of what is decided so far; load as the highest of phases t..T (it must fit in all)
+        state = evaluate_state(inputs, d, config)
+        has_l2 = state.has_l2[:, t].astype(float)
+        has_l3 = state.has_l3[:, t].astype(float)
+        load = state.load_kw[:, t:].max(axis=1).astype(float)
+        area_load = np.zeros(len(inputs.area_ids))
+        for tt in range(t, T):
+            phase_load = np.bincount(area[with_area], weights=state.load_kw[with_area, tt], minlength=len(area_load))
+            area_load = np.maximum(area_load, phase_load)
         spent = float(phase_spent[t])
-        upgrades = 0
+        upgrades = int((d.upgrade_phase == t + 1).sum())
         future = disc[t:].sum()
         for _ in range(max_steps):
             limit = min(budgets[t] - spent, total_budget - spent_total)

@@ -11,7 +11,7 @@ every constraint and objective term is linear in the group weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -421,3 +421,21 @@ def prepare_inputs(
         area_ids=area_ids, area_of_site=area_of_site, area_capacity_kw=area_capacity,
         area_min_ports=area_min_ports, skipped=skipped,
     )
+
+
+def restrict_sites(inputs: NetworkInputs, keep: np.ndarray) -> tuple[NetworkInputs, np.ndarray]:
+    """The instance with only the sites where `keep` is true (bool per site; existing stations are always
+    kept, so site i < n_existing keeps its index), and the original index of each kept site. Demand groups,
+    weights, areas and the service-standard set stay those of the full instance."""
+    keep = np.asarray(keep, bool).copy()
+    keep[: inputs.n_existing] = True
+    index = np.flatnonzero(keep)
+    position = np.full(inputs.n_sites, -1)
+    position[index] = np.arange(len(index))
+    pairs = inputs.spacing_pairs
+    pairs = position[pairs[(keep[pairs[:, 0]] & keep[pairs[:, 1]])]] if len(pairs) else pairs
+    restricted = replace(
+        inputs, sites=inputs.sites.iloc[index].reset_index(drop=True),
+        a_l2=inputs.a_l2[:, index], a_l3=inputs.a_l3[:, index], a_any=inputs.a_any[:, index],
+        a_dmax=inputs.a_dmax[:, index], spacing_pairs=pairs.reshape(-1, 2), area_of_site=inputs.area_of_site[index])
+    return restricted, index

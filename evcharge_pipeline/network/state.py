@@ -23,10 +23,13 @@ class Decisions:
 
     @classmethod
     def empty(cls, inputs: NetworkInputs, phases: int) -> "Decisions":
-        n, e = inputs.n_sites, inputs.n_existing
-        zeros = np.zeros(n, np.int64)
-        return cls(np.zeros(e, np.int64), np.zeros(e, np.int64), zeros.copy(), zeros.copy(),
-                   np.zeros((n, phases), np.int64), np.zeros((n, phases), np.int64))
+        return cls.empty_sized(inputs.n_existing, inputs.n_sites, phases)
+
+    @classmethod
+    def empty_sized(cls, n_existing: int, n_sites: int, phases: int) -> "Decisions":
+        zeros = np.zeros(n_sites, np.int64)
+        return cls(np.zeros(n_existing, np.int64), np.zeros(n_existing, np.int64), zeros.copy(), zeros.copy(),
+                   np.zeros((n_sites, phases), np.int64), np.zeros((n_sites, phases), np.int64))
 
 
 @dataclass

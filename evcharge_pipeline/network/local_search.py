@@ -1,0 +1,291 @@
+"""Local search on network plans: drop, add, swap and phase moves, each judged by the full model.
+
+A plan is one action per site and the phase it is taken in: an upgrade or a retirement of an existing
+station, or a new L2 or L3 station at a candidate site. Moves are ranked by their marginal coverage
+gain, computed for every site at once from the sparse coverage matrices (the groups a site would be the
+first to cover, or the only one covering), then evaluated exactly with `plan_value`: the full model's
+objective, or None when the moved plan breaks any of its constraints. The search takes the first
+improving move in ranked order and starts over, so every plan it returns meets the full model, and it
+stops at a local optimum, after `max_moves` moves, or at the deadline. Sites that carry added ports are
+left as they are (their ports need the level to stay active).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.greedy import greedy_plan
+from evcharge_pipeline.network.inputs import NetworkInputs, restrict_sites
+from evcharge_pipeline.network.model import BuiltModel, assign_decisions, build_model, decisions_from_values
+from evcharge_pipeline.network.solve import solve_model
+from evcharge_pipeline.network.state import Decisions, evaluate_state
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("upgrade", "retire", "open_l2", "open_l3")
+
+
+def plan_value(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> float | None:
+    """The full model's objective of a plan, or None when it breaks any constraint of the full model.
+
+    Uses the projected model (`build_model(coverage="projected")`) with every cluster variable set to its
+    true covered weight: then each of its constraints is the full model's (the cuts CVXPY knows are valid
+    at true coverage) and its objective is the full objective."""
+    assign_decisions(model, inputs, config, d)
+    violation = max((float(np.max(c.violation())) for c in model.problem.constraints if c.size), default=0.0)
+    if violation > 1e-6:
+        return None
+    return float(model.problem.objective.value) / model.objective_scale
+
+
+@dataclass
+class LocalSearchResult:
+    decisions: Decisions
+    value: float
+    moves_taken: int
+    plans_evaluated: int
+    seconds: float
+
+
+def _copy(d: Decisions) -> Decisions:
+    return replace(d, **{k: v.copy() for k, v in vars(d).items()})
+
+
+def action_of(d: Decisions, inputs: NetworkInputs, site: int) -> tuple[str | None, int]:
+    """The action taken at a site and its phase (None, 0 when nothing is done there)."""
+    if site < inputs.n_existing:
+        if d.upgrade_phase[site] > 0:
+            return "upgrade", int(d.upgrade_phase[site])
+        if d.retire_phase[site] > 0:
+            return "retire", int(d.retire_phase[site])
+        return None, 0
+    if d.open_level[site] > 0:
+        return f"open_l{int(d.open_level[site])}", int(d.open_phase[site])
+    return None, 0
+
+
+def with_action(d: Decisions, inputs: NetworkInputs, site: int, action: str | None, phase: int) -> Decisions:
+    """A copy of the plan with the site's action replaced (None clears it)."""
+    out = _copy(d)
+    if site < inputs.n_existing:
+        out.upgrade_phase[site] = phase if action == "upgrade" else 0
+        out.retire_phase[site] = phase if action == "retire" else 0
+    else:
+        out.open_level[site] = {"open_l2": 2, "open_l3": 3}.get(action or "", 0)
+        out.open_phase[site] = phase if action else 0
+    return out
+
+
+class _Gains:
+    """Marginal objective of single actions at the current plan, per site and phase (exact for the
+    coverage, underservice, operating-cost, upgrade-bonus and capex terms of the objective; constraints
+    are left to `plan_value`)."""
+
+    def __init__(self, inputs: NetworkInputs, config: NetworkConfig, d: Decisions):
+        T = config.phases
+        st = evaluate_state(inputs, d, config)
+        self.inputs, self.config, self.T = inputs, config, T
+        self.w = inputs.group_weight / max(inputs.total_weight, 1e-12)
+        disc = config.phase_discount ** np.arange(T)
+        self.disc = disc / disc.sum()
+        self.n2 = inputs.a_l2 @ st.has_l2
+        self.n3 = inputs.a_l3 @ st.has_l3
+        self.na = inputs.a_any @ np.maximum(st.has_l2, st.has_l3)[:, T - 1]
+        self.alive = st.alive
+
+    def _from_phase(self, per_phase: np.ndarray) -> np.ndarray:
+        """sites x phases: column t is the discounted sum over phases t..T of per-phase values."""
+        weighted = per_phase * self.disc[None, :]
+        return np.cumsum(weighted[:, ::-1], axis=1)[:, ::-1]
+
+    def add(self) -> np.ndarray:
+        """4 x sites x phases: objective change of taking each action from phase t at a site without one."""
+        c, inp, T = self.config, self.inputs, self.T
+        years_left = c.years_per_phase * (T - np.arange(T))[None, :]
+        g2 = self._from_phase(inp.a_l2.T @ (self.w[:, None] * (self.n2 == 0)))
+        g3 = self._from_phase(inp.a_l3.T @ (self.w[:, None] * (self.n3 == 0)))
+        ga = (inp.a_any.T @ (self.w * (self.na == 0)))[:, None]
+        loss2 = self._from_phase(inp.a_l2.T @ (self.w[:, None] * (self.n2 == 1)))
+        loss3 = self._from_phase(inp.a_l3.T @ (self.w[:, None] * (self.n3 == 1)))
+        lossa = (inp.a_any.T @ (self.w * (self.na == 1)))[:, None]
+        opex = c.weight_opex_per_mcad / 1e6 * years_left
+        capex = c.weight_capex_per_mcad / 1e6
+        s = inp.sites
+        l2_before = s["l2_before"].to_numpy(bool)[:, None]
+        l3_before = s["l3_before"].to_numpy(bool)[:, None]
+        station_opex = np.where(l3_before, c.opex_l3_station_cad_per_year, c.opex_l2_station_cad_per_year)
+        up_cost = c.upgrade_l3_cad + c.upgrade_l3_ports * c.port_l3_cad
+        n2_cost = c.new_l2_station_cad + c.new_l2_station_ports * c.port_l2_cad
+        n3_cost = c.new_l3_station_cad + c.new_l3_station_ports * c.port_l3_cad
+        cw = c.weight_coverage
+        upgrade = (cw * g3 + c.weight_upgrade
+                   - opex * (c.opex_l3_station_cad_per_year - c.opex_l2_station_cad_per_year) - capex * up_cost)
+        retire = (-cw * (loss2 * l2_before + loss3 * l3_before) - c.weight_underserved * lossa
+                  + opex * station_opex - capex * c.retire_cad)
+        open_l2 = cw * g2 + c.weight_underserved * ga - opex * c.opex_l2_station_cad_per_year - capex * n2_cost
+        open_l3 = cw * g3 + c.weight_underserved * ga - opex * c.opex_l3_station_cad_per_year - capex * n3_cost
+        return np.stack([upgrade, retire, open_l2, open_l3])
+
+
+def _allowed(inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> np.ndarray:
+    """4 x sites: which actions a site may take (kind of site, upgradeable, retirement allowed, no ports)."""
+    n, e = inputs.n_sites, inputs.n_existing
+    ok = np.zeros((len(ACTIONS), n), bool)
+    up = np.zeros(n, bool)
+    up[inputs.upgradeable_index()] = True
+    ok[0] = up
+    ok[1, :e] = config.allow_retire
+    ok[2:, e:] = True
+    return ok & ~_frozen(d)[None, :]
+
+
+def _frozen(d: Decisions) -> np.ndarray:
+    return (d.ports_l2.sum(axis=1) + d.ports_l3.sum(axis=1)) > 0
+
+
+def _current(inputs: NetworkInputs, d: Decisions) -> list[tuple[int, str, int]]:
+    """(site, action, phase) of every action in the plan, sites with added ports excluded."""
+    frozen = _frozen(d)
+    out = []
+    for site in np.flatnonzero(np.r_[(d.upgrade_phase > 0) | (d.retire_phase > 0), d.open_level[inputs.n_existing:] > 0]):
+        if not frozen[site]:
+            action, phase = action_of(d, inputs, int(site))
+            out.append((int(site), str(action), phase))
+    return out
+
+
+def _ranked(score: np.ndarray, limit: int, floor: float) -> Iterator[tuple[int, ...]]:
+    """Indices of the `limit` largest entries above `floor`, best first."""
+    flat = score.ravel()
+    keep = np.flatnonzero(flat > floor)
+    if len(keep) > limit:
+        keep = keep[np.argpartition(-flat[keep], limit - 1)[:limit]]
+    for k in keep[np.argsort(-flat[keep], kind="stable")]:
+        yield np.unravel_index(int(k), score.shape)
+
+
+def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: int) -> Iterator[tuple[str, Decisions]]:
+    """Candidate plans around d, cheapest neighbourhoods first: drops and phase changes of current actions,
+    single added actions by marginal gain, ruin and recreate (drop one action, complete the plan greedily),
+    then swaps (drop one action, add one of the best in its place)."""
+    T = config.phases
+    current = _current(inputs, d)
+    for site, _action, _phase in current:
+        yield "drop", with_action(d, inputs, site, None, 0)
+    for site, action, phase in current:
+        for t in range(1, T + 1):
+            if t != phase:
+                yield "phase", with_action(d, inputs, site, action, t)
+    gains = _Gains(inputs, config, d)
+    free = _allowed(inputs, config, d)
+    busy = np.zeros(inputs.n_sites, bool)
+    busy[[s for s, _, _ in current]] = True
+    busy |= _frozen(d)
+    add = np.where((free & ~busy[None, :])[:, :, None], gains.add(), -np.inf)
+    for a in range(len(ACTIONS)):
+        for site, t in _ranked(add[a], width, 1e-12):
+            yield "add", with_action(d, inputs, int(site), ACTIONS[a], int(t) + 1)
+    for site, _action, _phase in current:
+        yield "ruin and recreate", greedy_plan(inputs, config, start=with_action(d, inputs, site, None, 0))
+    for site, _action, _phase in current:
+        dropped = with_action(d, inputs, site, None, 0)
+        after = np.where((free & ~busy[None, :])[:, :, None], _Gains(inputs, config, dropped).add(), -np.inf)
+        for a, other, t in _ranked(after, max(2, width // 4), 1e-12):
+            yield "swap", with_action(dropped, inputs, int(other), ACTIONS[a], int(t) + 1)
+
+
+def improve_plan(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions, value: float,
+                 deadline: float, width: int = 40, max_moves: int = 500) -> LocalSearchResult:
+    """First-improvement local search from a plan that meets the full model (its `plan_value` is `value`)."""
+    started = time.perf_counter()
+    evaluated = taken = 0
+    while taken < max_moves and time.perf_counter() < deadline:
+        for kind, trial in _moves(inputs, config, d, width):
+            if time.perf_counter() >= deadline:
+                break
+            evaluated += 1
+            trial_value = plan_value(model, inputs, config, trial)
+            if trial_value is not None and trial_value > value + 1e-9 * max(1.0, abs(value)):
+                log.info("local search: %s move, objective %.6f -> %.6f", kind, value, trial_value)
+                d, value, taken = trial, trial_value, taken + 1
+                break
+        else:
+            break
+    return LocalSearchResult(d, value, taken, evaluated, time.perf_counter() - started)
+
+
+def expand_decisions(d: Decisions, index: np.ndarray, n_sites: int) -> Decisions:
+    """Decisions of a site-restricted instance (`inputs.restrict_sites`) on the full instance's sites."""
+    full = Decisions.empty_sized(len(d.upgrade_phase), n_sites, d.ports_l2.shape[1])
+    full.upgrade_phase[:], full.retire_phase[:] = d.upgrade_phase, d.retire_phase
+    full.open_level[index], full.open_phase[index] = d.open_level, d.open_phase
+    full.ports_l2[index], full.ports_l3[index] = d.ports_l2, d.ports_l3
+    return full
+
+
+def restrict_decisions(d: Decisions, index: np.ndarray) -> Decisions:
+    """A full plan on a site-restricted instance (the plan's sites must be among `index`)."""
+    return replace(d, upgrade_phase=d.upgrade_phase.copy(), retire_phase=d.retire_phase.copy(),
+                   open_level=d.open_level[index].copy(), open_phase=d.open_phase[index].copy(),
+                   ports_l2=d.ports_l2[index].copy(), ports_l3=d.ports_l3[index].copy())
+
+
+@dataclass
+class KernelResult:
+    decisions: Decisions | None     # on the full instance; None when the kernel MILP found nothing better
+    value: float | None             # full model objective (plan_value)
+    candidates: int                 # candidate sites in the kernel
+    status: str
+    seconds: float
+
+
+def kernel_search(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions, value: float,
+                  time_limit_seconds: float, support: np.ndarray | None = None) -> KernelResult:
+    """The exact monolithic MILP on a kernel of sites (`kernel_sites`), warm-started from the plan: a
+    primal heuristic (its bound holds for the kernel only and is not reported). The plan it returns is
+    re-evaluated on the full instance with `plan_value` and kept only when it meets the full model and
+    improves the objective."""
+    started = time.perf_counter()
+    keep = kernel_sites(inputs, config, d, config.kernel_candidates, support)
+    sub, index = restrict_sites(inputs, keep)
+    sub_model = build_model(sub, config, objective="plan")
+    outcome = solve_model(sub_model, sub, config, warm=restrict_decisions(d, index),
+                          time_limit_seconds=time_limit_seconds)
+    found, found_value = None, None
+    if outcome.has_solution:
+        plan = expand_decisions(decisions_from_values(sub_model, sub, config), index, inputs.n_sites)
+        plan_objective = plan_value(model, inputs, config, plan)
+        if plan_objective is not None and plan_objective > value + 1e-9 * max(1.0, abs(value)):
+            found, found_value = plan, plan_objective
+    log.info("kernel MILP on %d candidate sites: %s, objective %s (start %.6f)", sub.n_candidates, outcome.status,
+             found_value, value)
+    return KernelResult(found, found_value, sub.n_candidates, outcome.status, time.perf_counter() - started)
+
+
+def kernel_sites(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, size: int,
+                 support: np.ndarray | None = None) -> np.ndarray:
+    """Bool per site: the plan's sites, the sites a relaxation uses (`support`), and the candidates with
+    the best marginal gain per CAD at the plan, up to `size` candidates in all."""
+    e = inputs.n_existing
+    keep = np.zeros(inputs.n_sites, bool)
+    keep[:e] = True
+    keep[e:] = d.open_level[e:] > 0
+    if support is not None:
+        keep |= support
+    c = config
+    cost = np.array([c.upgrade_l3_cad + c.upgrade_l3_ports * c.port_l3_cad, max(c.retire_cad, 1.0),
+                     c.new_l2_station_cad + c.new_l2_station_ports * c.port_l2_cad,
+                     c.new_l3_station_cad + c.new_l3_station_ports * c.port_l3_cad])
+    ratio = (_Gains(inputs, config, d).add().max(axis=2) / cost[:, None])[2:].max(axis=0)
+    ratio[:e] = -np.inf
+    ratio[keep] = -np.inf
+    room = max(0, size - int(keep[e:].sum()))
+    if room:
+        keep[np.argsort(-ratio, kind="stable")[:room]] = True
+    return keep
