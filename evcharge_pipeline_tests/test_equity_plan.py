@@ -110,3 +110,26 @@ def test_plan_metadata_carries_the_band_table_and_plot(sample_foundation, wareho
     assert 2_000 < len(image) < 200_000
     assert meta["equity_by_band"].value.count("\n") >= 6     # header, rule, five bands (+ the no-band row)
     assert checks[0].metadata["equity_table"].value == "recomputed, no mismatch"
+
+
+def test_price_of_equity_partitions_and_frontier(sample_foundation, warehouse_path):
+    from evcharge_pipeline.assets.equity_price import network_equity_frontier, network_equity_price
+
+    run = {"ops": {"network_equity_price": {"config": {"budget_cad": BUDGET, "budget_tolerance_cad": 150_000,
+                                                       "time_limit_seconds": 20, "mip_gap": 0.001}}}}
+    for key in ("0", "0.6"):
+        result = materialize([network_equity_price], resources=sample_foundation, partition_key=key, run_config=run)
+        assert result.success
+    result = materialize([network_equity_frontier], resources=sample_foundation)
+    assert result.success
+    meta = result.asset_materializations_for_node("network_equity_frontier")[0].metadata
+    assert "data:image/png;base64," in meta["frontier_plot"].value
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        rows = read_table(con, "plan.network_equity_frontier").set_index("floor_key")
+    free, floored = rows.loc["0"], rows.loc["0.6"]
+    assert free["objective_lost"] == pytest.approx(0.0) and free["extra_budget_cad"] == pytest.approx(0.0)
+    assert free["objective_no_floor"] == pytest.approx(floored["objective_no_floor"], rel=2e-3)
+    assert floored["min_band_coverage_after_no_floor"] < 0.6 <= floored["min_band_coverage_after"] + 1e-9
+    assert floored["objective_lost"] > 0                     # the floor binds, so it costs objective ...
+    assert floored["extra_budget_cad"] > 0                   # ... and budget to win the objective back
+    assert floored["budget_needed_cad"] - floored["budget_short_cad"] <= 150_000 + 1e-6

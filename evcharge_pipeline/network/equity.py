@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.model import MCAD, OBJECTIVE_SCALE, build_model, decisions_from_values
-from evcharge_pipeline.network.solve import solve_model
-from evcharge_pipeline.network.state import NetworkState, evaluate_state
+from evcharge_pipeline.network.state import NetworkState
 
 EQUITY_COLUMNS = [
     "income_band", "median_income_min", "median_income_max", "areas", "demand_points", "population",
@@ -85,7 +82,7 @@ def band_coverage_table(inputs: NetworkInputs, state: NetworkState | None, deman
         ranges = pd.DataFrame(index=order, columns=["median_income_min", "median_income_max", "areas"])
     out["median_income_min"] = ranges["median_income_min"].to_numpy(float)
     out["median_income_max"] = ranges["median_income_max"].to_numpy(float)
-    out["areas"] = ranges["areas"].fillna(0).to_numpy().astype(np.int64)
+    out["areas"] = pd.to_numeric(ranges["areas"], errors="coerce").fillna(0).to_numpy().astype(np.int64)
     out["demand_points"] = sums["demand_points"].to_numpy().astype(np.int64)
     for column, share in (("population", "population_share"), ("ev_count", None), ("ev_need", "ev_need_share"),
                           ("ev_weight", "ev_weight_share")):
@@ -108,39 +105,124 @@ def band_coverage_table(inputs: NetworkInputs, state: NetworkState | None, deman
 # The price of an equity floor
 @dataclass(frozen=True)
 class BudgetNeeded:
-    status: str                 # solver status of the minimum-budget model
-    budget_cad: float | None    # smallest budget (phase caps scaled with it) reaching the target objective
-    capex_cad: float | None     # what that plan spends
+    status: str                 # "found", "not_found" (no tested budget reached the target) or "no_target"
+    budget_cad: float | None    # smallest tested budget at which a plan reached the target objective
+    lower_cad: float | None     # largest tested budget at which none did
+    lower_proven: bool          # the short verdicts were proven (solver bound below the target, or infeasible)
+    solves: int
     solve_seconds: float
 
 
-def budget_for_objective(inputs: NetworkInputs, config: NetworkConfig, target_objective: float,
-                         time_limit_seconds: float | None = None) -> BudgetNeeded:
-    """The smallest budget B at which a plan meeting every constraint of `config` (its equity floors
-    included) reaches `target_objective` (the documented plan objective).
+def _scaled(config: NetworkConfig, budget: float) -> NetworkConfig:
+    """`config` at another total budget, explicit phase caps scaled in proportion (same phasing rule)."""
+    caps = config.phase_budget_cad
+    if caps is not None and config.budget_cad > 0:
+        caps = tuple(float(c) * budget / config.budget_cad for c in caps)
+    return config.with_changes(budget_cad=float(budget), phase_budget_cad=caps, diagnose_infeasible=False)
 
-    One MILP: the plan model with its budget rows replaced by sum_t capex_t <= B and capex_t <= s_t * B
-    (s_t = the config's phase caps as shares of its budget, so the phasing rule stays the same), the
-    objective turned into the row objective >= target, and B minimised. Exact at a zero MIP gap; with a
-    gap the answer is an upper bound on the smallest budget within that gap."""
-    relaxed = config.with_changes(relax=tuple(set(config.relax) | {"total_budget", "phase_budget"}))
-    model = build_model(inputs, relaxed, objective="plan")
-    budget = cp.Variable(nonneg=True)          # million CAD
-    capex = model.expressions["capex"]
-    caps = np.asarray(config.phase_budgets(), float)
-    shares = caps / config.budget_cad if config.budget_cad > 0 else np.full(len(caps), 1.0)
-    plan_objective = model.problem.objective.args[0]          # OBJECTIVE_SCALE x the documented objective
-    constraints = [*model.problem.constraints, cp.sum(capex) / MCAD <= budget, capex / MCAD <= shares * budget,
-                   plan_objective >= OBJECTIVE_SCALE * target_objective]
-    built = replace(model, problem=cp.Problem(cp.Minimize(budget), constraints),
-                    variables={**model.variables, "budget_mcad": budget}, objective_kind="min_budget",
-                    objective_scale=1.0)
-    outcome = solve_model(built, inputs, relaxed, time_limit_seconds=time_limit_seconds)
-    if not outcome.has_solution:
-        return BudgetNeeded(outcome.status, None, None, outcome.solve_seconds)
-    state = evaluate_state(inputs, decisions_from_values(built, inputs, relaxed), relaxed)
-    return BudgetNeeded(outcome.status, float(budget.value) * MCAD, float(state.capex_by_phase.sum()),
-                        outcome.solve_seconds)
+
+def budget_for_objective(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.DataFrame,
+                         coverage: pd.DataFrame, config: NetworkConfig, target_objective: float,
+                         inputs: NetworkInputs | None = None, tolerance_cad: float | None = None,
+                         max_doublings: int = 5) -> BudgetNeeded:
+    """The smallest budget (to `tolerance_cad`, default 2 % of the budget and at least 10,000 CAD) at which a
+    plan meeting every constraint of `config` (its equity floors included) reaches `target_objective`.
+
+    The best objective at budget B is non-decreasing in B (phase caps scale with B), so: double B from
+    `config.budget_cad` until a plan reaches the target, then bisect. A budget counts as enough when the plan
+    found reaches the target; as short when it does not (proven short when the solver's bound, or
+    infeasibility, shows no plan can). With a MIP gap the answer is an upper bound within one tolerance step."""
+    from evcharge_pipeline.network.plan import plan_network  # noqa: PLC0415
+
+    tol = tolerance_cad if tolerance_cad is not None else max(10_000.0, 0.02 * config.budget_cad)
+    solves, seconds = 0, 0.0
+
+    def enough(budget: float) -> tuple[bool, bool]:
+        nonlocal solves, seconds
+        result = plan_network(stations, candidates, demand, coverage, _scaled(config, budget), inputs=inputs)
+        solves += 1
+        seconds += float(result.summary.get("solve_seconds") or 0.0)
+        s = result.summary
+        reached = s.get("objective") is not None and float(s["objective"]) >= target_objective - 1e-9
+        proven = result.status in ("infeasible", "infeasible_or_unbounded") or (
+            s.get("bound") is not None and float(s["bound"]) < target_objective - 1e-9)
+        return reached, proven
+
+    lo, proven_all = float(config.budget_cad), True
+    reached, proven = enough(lo)
+    if reached:
+        return BudgetNeeded("found", lo, None, True, solves, seconds)
+    proven_all &= proven
+    hi = None
+    step = max(lo, tol)
+    for _ in range(max_doublings):
+        candidate = lo + step
+        reached, proven = enough(candidate)
+        if reached:
+            hi = candidate
+            break
+        lo, proven_all = candidate, proven_all and proven
+        step *= 2
+    if hi is None:
+        return BudgetNeeded("not_found", None, lo, proven_all, solves, seconds)
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        reached, proven = enough(mid)
+        if reached:
+            hi = mid
+        else:
+            lo, proven_all = mid, proven_all and proven
+    return BudgetNeeded("found", hi, lo, proven_all, solves, seconds)
+
+
+FRONTIER_TEXT = ("status", "status_no_floor", "method", "budget_needed_status", "level", "coverage_weight", "diagnosis")
+
+
+def frontier_frame(rows: list[dict]) -> pd.DataFrame:
+    """plan.network_equity_frontier rows, typed (text as strings, every other column float)."""
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        frame[column] = (frame[column].astype("string") if column in FRONTIER_TEXT
+                         else pd.to_numeric(frame[column], errors="coerce").astype(float))
+    return frame
+
+
+def equity_price(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.DataFrame, coverage: pd.DataFrame,
+                 config: NetworkConfig, floor: float, level: str = "l2",
+                 budget_tolerance_cad: float | None = None) -> tuple[dict, pd.DataFrame]:
+    """The price of an equity floor at `config`'s budget: the no-floor plan, the plan with `floor` on `level`
+    in every income band, the objective lost, and the smallest budget at which a floored plan reaches the
+    no-floor objective (`budget_for_objective`). Returns the frontier row and the floored plan's band table."""
+    from evcharge_pipeline.network.plan import plan_network  # noqa: PLC0415  (plan imports this module's peers)
+
+    if level not in ("l2", "l3"):
+        raise ValueError(f"level must be 'l2' or 'l3', got {level!r}")
+    free_cfg = config.with_changes(equity_min_coverage_l2_share=0.0, equity_min_coverage_l3_share=0.0)
+    base = plan_network(stations, candidates, demand, coverage, free_cfg)
+    floored_cfg = free_cfg.with_changes(**{f"equity_min_coverage_{level}_share": float(floor)})
+    floored = plan_network(stations, candidates, demand, coverage, floored_cfg) if floor > 0 else base
+    needed = None
+    if base.summary.get("objective") is not None:
+        needed = budget_for_objective(stations, candidates, demand, coverage, floored_cfg,
+                                      float(base.summary["objective"]), floored.inputs, budget_tolerance_cad)
+    table = band_coverage_table(floored.inputs, floored.state, demand, None, floored_cfg)
+    row = price_row(floor, base.summary, floored.summary, needed)
+    banded = table[table["income_band"].notna()]
+    row.update(level=level, coverage_weight=config.coverage_weight,
+               min_band_coverage_before=float(banded[f"coverage_{level}_before"].min()) if len(banded) else None,
+               min_band_coverage_after_no_floor=_min_band(base, demand, free_cfg, level),
+               min_band_coverage_after=float(banded[f"coverage_{level}_after"].min())
+               if len(banded) and floored.state is not None else None,
+               solve_seconds=row["solve_seconds"] + float(base.summary.get("solve_seconds") or 0.0) * (floor > 0))
+    return row, table
+
+
+def _min_band(result, demand: pd.DataFrame, config: NetworkConfig, level: str) -> float | None:
+    if result.state is None:
+        return None
+    table = band_coverage_table(result.inputs, result.state, demand, None, config)
+    banded = table[table["income_band"].notna()]
+    return float(banded[f"coverage_{level}_after"].min()) if len(banded) else None
 
 
 def price_row(floor: float, base: dict, floored: dict, needed: BudgetNeeded | None) -> dict:
@@ -156,11 +238,15 @@ def price_row(floor: float, base: dict, floored: dict, needed: BudgetNeeded | No
         "objective_lost_share": (lost / abs(float(base["objective"])) if lost is not None and base["objective"]
                                  else None),
         "gap": floored.get("gap"), "capex_total_cad": floored.get("capex_total_cad"),
+        "diagnosis": floored.get("diagnosis"),
         "min_budget_meeting_floor_cad": floored.get("min_budget_cad"),
         "budget_needed_cad": needed.budget_cad if needed else None,
         "extra_budget_cad": (needed.budget_cad - float(floored["budget_cad"])
                              if needed and needed.budget_cad is not None else None),
         "budget_needed_status": needed.status if needed else None,
+        "budget_short_cad": needed.lower_cad if needed else None,
+        "budget_short_proven": float(needed.lower_proven) if needed else None,
+        "budget_search_solves": needed.solves if needed else None,
         "coverage_l2_after": floored.get(f"coverage_l2_{_weight_key(floored)}_after"),
         "coverage_l3_after": floored.get(f"coverage_l3_{_weight_key(floored)}_after"),
         "solve_seconds": float(floored.get("solve_seconds") or 0.0) + (needed.solve_seconds if needed else 0.0),
