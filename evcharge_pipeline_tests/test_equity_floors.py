@@ -166,3 +166,14 @@ def test_infeasible_floor_is_diagnosed_with_the_budget_that_meets_it():
     assert cheapest is not None and cheapest > cfg.budget_cad
     assert result.summary["min_budget_cad"] == pytest.approx(cheapest)
     assert "equity_floors" in result.summary["conflicting_constraints"]
+
+
+def test_underserved_share_follows_the_need_weighting():
+    inst = instance(2)
+    cfg = NetworkConfig(**{**SIMPLE, "budget_cad": 150_000, "coverage_weight": "ev_need"})
+    result = plan_network(inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
+    report = verify_plan(result.plan, result.summary, inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
+    for when in ("before", "after"):
+        assert result.summary[f"underserved_share_{when}"] == pytest.approx(report.figures[f"underserved_ev_need_{when}"])
+    # the need weighting moves the figure away from the plain EV share on this instance
+    assert result.summary["underserved_share_before"] != pytest.approx(result.summary["underserved_ev_before"])

@@ -166,6 +166,18 @@ def _coverage_figures(inputs: NetworkInputs, state: NetworkState | None, config:
         for key in before:
             out[f"{key}_after"] = None
     weight = config.coverage_weight
+    if weight == "ev_need":   # shares of the need-weighted EVs (the group weights), docs/equity.md
+        total = max(float(inputs.group_weight.sum()), 1e-12)
+
+        def underserved(has_l2, has_l3) -> float:
+            reached = (inputs.a_any @ np.maximum(has_l2, has_l3)) > 0
+            return float(1 - inputs.group_weight[reached].sum() / total)
+
+        out["underserved_share_before"] = underserved(inputs.sites["l2_before"].to_numpy(bool).astype(float),
+                                                      inputs.sites["l3_before"].to_numpy(bool).astype(float))
+        out["underserved_share_after"] = (underserved(state.has_l2[:, -1].astype(float),
+                                                      state.has_l3[:, -1].astype(float)) if state is not None else None)
+        return out
     out["underserved_share_before"] = out[f"underserved_{'ev' if weight == 'ev' else 'population'}_before"]
     out["underserved_share_after"] = out[f"underserved_{'ev' if weight == 'ev' else 'population'}_after"]
     return out
