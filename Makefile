@@ -18,8 +18,8 @@ install: $(BIN)/dagster
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp deploy/local/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-# System services the operations tests use: PostgreSQL server binaries (Postgres-instance test) and
-# redis-server (Celery broker for scale-out tests). Installed with apt when run as root; otherwise the
+# System services the operations tests use: PostgreSQL server binaries (Postgres-instance test),
+# redis-server (Celery broker for scale-out tests) and Debian's chromium (browser test of the UI). Installed with apt when run as root; otherwise the
 # tests that need them skip with the reason. Run explicitly (CI does: .ci/run); `make test` never runs apt.
 services:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
@@ -30,6 +30,10 @@ services:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    (apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }); } || \
 	  echo "redis-server not installed: the Celery scale-out test will skip"
+	@command -v chromium >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }); } || \
+	  echo "chromium not installed: the browser test of the UI will skip"
 
 postgres-server: services
 

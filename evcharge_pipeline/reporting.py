@@ -1,6 +1,7 @@
 """Presentation for people, shared by every domain's reports (no Dagster here).
 
-- `figure_markdown`: a matplotlib figure as a PNG embedded in Markdown (`<img>` with a data URI), so an
+- `figure_markdown`: a matplotlib figure as a PNG embedded in Markdown (`![alt](data:image/png;base64,…)`;
+  the Dagster UI's Markdown sanitizer drops raw `<img>` tags but keeps Markdown images), so an
   asset page shows the picture itself instead of a file path. Kept under `MAX_PNG_BYTES` by lowering
   the resolution; optionally also written to a file.
 - `readable_frame`: a table rounded to what its numbers mean, by column-name suffix: `_share` as % with
@@ -14,6 +15,7 @@ import base64
 import html
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +51,15 @@ def png_bytes(fig, dpi: int = DEFAULT_DPI, max_bytes: int = MAX_PNG_BYTES) -> by
 
 
 def png_markdown(png: bytes, alt: str, caption: str = "") -> str:
-    """Markdown showing `png` inline: an `<img>` with a base64 data URI, then an optional caption line."""
+    """Markdown showing `png` inline: a Markdown image with a base64 data URI, then an optional caption line."""
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    text = f'<img src="{uri}" alt="{html.escape(alt, quote=True)}" style="max-width:100%"/>'
-    return text + (f"\n\n{html.escape(caption)}" if caption else "")
+    text = f"![{_plain(alt)}]({uri})"
+    return text + (f"\n\n{_plain(caption)}" if caption else "")
+
+
+def _plain(text: str) -> str:
+    """Text that cannot open Markdown or HTML syntax (brackets, angle brackets, backslashes removed)."""
+    return html.escape(re.sub(r"[\[\]()\\`*_]", " ", str(text)), quote=False)
 
 
 def figure_markdown(fig, alt: str, path: Path | None = None, caption: str = "", dpi: int = DEFAULT_DPI) -> str:

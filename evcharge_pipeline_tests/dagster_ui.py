@@ -59,9 +59,9 @@ class DagsterDev:
             raise RuntimeError(f"GraphQL errors: {body['errors']}")
         return body["data"]
 
-    def launch_assets(self, *asset_names: str) -> str:
+    def launch_assets(self, *asset_names: str, run_config: dict | None = None) -> str:
         """Launch a run materializing `asset_names` (and their checks); returns the run id."""
-        params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
+        params = {"runConfigData": run_config or {},"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
                                "pipelineName": "__ASSET_JOB",
                                "assetSelection": [{"path": [name]} for name in asset_names]},
                   "mode": "default", "executionMetadata": {"tags": []}}

@@ -23,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _embedded_png(markdown: str) -> bytes:
-    match = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', markdown)
+    match = re.search(r"^!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
     assert match, markdown[:200]
     return base64.b64decode(match.group(1))
 

@@ -37,7 +37,9 @@ from evcharge_pipeline.network.plan import (
     empty_plan_frame,
     plan_network,
 )
-from evcharge_pipeline.network.reports import frontier_plot, plan_map
+from evcharge_pipeline.assets.common import key_figures, picture, summary_table
+from evcharge_pipeline.reporting import readable_value
+from evcharge_pipeline.network.reports import frontier_plot, plan_key_figures, plan_map, static_plan_map
 from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline.resources import ReportsResource
 from evcharge_pipeline.warehouse import (
@@ -180,29 +182,57 @@ def summary_frame(summary: dict) -> pd.DataFrame:
     return frame
 
 
-def _summary_markdown(summary: dict) -> MetadataValue:
-    shown = {k: v for k, v in summary.items() if k != "config_json"}
-    table = pd.DataFrame({"field": list(shown), "value": [str(v) for v in shown.values()]})
-    return MetadataValue.md(table.to_markdown(index=False))
+def _all_fields(summary: dict) -> MetadataValue:
+    """Every summary field (rounded) except the run configuration, for reference below the key figures."""
+    return key_figures({k: v for k, v in summary.items() if k != "config_json"})
+
+
+def _map_context(warehouse: DuckDBResource):
+    """Area polygons with EV counts and the boundary, when the warehouse has them (None otherwise)."""
+    import geopandas as gpd  # noqa: PLC0415
+    import shapely  # noqa: PLC0415
+
+    with warehouse.get_connection() as con:
+        if not all(table_exists(con, t) for t in ("raw.areas", "core.area_totals")):
+            return None, None
+        polygons = read_table(con, "raw.areas")[["area_id", "geometry_wkt"]]
+        totals = read_table(con, "core.area_totals")[["area_id", "area_km2", "ev_count_inside"]]
+        boundary = (shapely.from_wkt(read_table(con, "raw.region_boundary")["geometry_wkt"].iloc[0])
+                    if table_exists(con, "raw.region_boundary") else None)
+    joined = polygons.merge(totals, on="area_id", how="left").rename(columns={"ev_count_inside": "ev_count"})
+    joined["ev_count"] = joined["ev_count"].fillna(0.0)
+    areas = gpd.GeoDataFrame(joined.drop(columns="geometry_wkt"),
+                             geometry=shapely.from_wkt(joined["geometry_wkt"].to_numpy()), crs="EPSG:4326")
+    return areas, boundary
+
+
+def _rounded(name: str, value) -> MetadataValue | str:
+    """A summary figure rounded by its unit (shares in %), `n/a` when missing."""
+    shown = readable_value(name, None if value is None else float(value))
+    return "n/a" if shown is None else MetadataValue.float(float(shown))
 
 
 def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
     s = result.summary
     meta = {
         "status": s["status"],
-        "summary": _summary_markdown(s),
-        "objective": MetadataValue.float(float(s["objective"])) if s["objective"] is not None else "n/a",
-        "gap": MetadataValue.float(float(s["gap"])) if s["gap"] is not None else "n/a",
-        "solve_seconds": MetadataValue.float(float(s["solve_seconds"])),
-        "build_seconds": MetadataValue.float(float(s["build_seconds"])),
+        "summary": key_figures(plan_key_figures(s)),
+        "all_fields": _all_fields(s),
+        "objective": _rounded("objective", s["objective"]),
+        "gap_share": _rounded("gap_share", s["gap"]),   # percent
+        "solve_seconds": _rounded("solve_seconds", s["solve_seconds"]),
+        "build_seconds": _rounded("build_seconds", s["build_seconds"]),
         "dagster/row_count": len(result.plan),
     }
     if s.get("diagnosis"):
         meta["diagnosis"] = MetadataValue.text(s["diagnosis"])
     if result.feasible:
         changes = result.plan[result.plan["action"] != "keep"]
-        meta["actions"] = MetadataValue.md(changes.groupby(["phase", "action"]).size().rename("sites").reset_index()
-                                           .to_markdown(index=False) if len(changes) else "no changes")
+        by_phase = (changes.groupby(["phase", "action"]).agg(sites=("site_id", "size"), capex_cad=("capex_cad", "sum"))
+                    .reset_index())
+        meta["actions"] = summary_table(by_phase, {"phase": "plan phase (1 = first)", "action": "what happens to the site",
+                                                   "sites": "number of sites", "capex_cad": "capital cost, CAD"}) \
+            if len(changes) else "no changes"
     meta.update(extra)
     return meta
 
@@ -222,10 +252,13 @@ def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, ware
         replace_table(con, "plan.network_plan_summary", summary_frame(result.summary))
     extra = write_plan_equity(warehouse, result, demand, cfg)   # plan.network_plan_equity, by income band
     if result.feasible:
+        areas, boundary = _map_context(warehouse)
+        extra["plan_map"] = picture(static_plan_map(
+            result.plan, demand, pairs, cfg.radius_l2_km, cfg.radius_l3_km, areas=areas, boundary=boundary,
+            path=reports.path_for("network_plan_map.png")))
         path = plan_map(result.plan, demand, reports.path_for("network_plan_map.html"), cfg.radius_l2_km,
                         cfg.radius_l3_km, title="Network enhancement plan")
-        extra["map"] = MetadataValue.path(str(path))
-        extra["map_url"] = MetadataValue.url(path.resolve().as_uri())
+        extra["interactive_map"] = MetadataValue.path(str(path))
     return MaterializeResult(metadata=_metadata(result, extra))
 
 
@@ -294,7 +327,7 @@ def network_plan_sensitivity(context: AssetExecutionContext, config: Sensitivity
         replace_partition(con, "plan.network_plan_sensitivity", summary, partition)
         replace_partition(con, "plan.network_plan_sensitivity_actions", actions, partition)
     meta = {"status": str(summary["status"].iloc[0]), "budget_cad": budget, "min_coverage_l3_share": target,
-            "summary": _summary_markdown(summary.iloc[0].to_dict())}
+            "summary": key_figures(plan_key_figures(summary.iloc[0].to_dict()))}
     if result is not None and result.summary.get("diagnosis"):
         meta["diagnosis"] = MetadataValue.text(result.summary["diagnosis"])
     return MaterializeResult(metadata=meta)
@@ -311,17 +344,18 @@ def sensitivity_frontier(warehouse: DuckDBResource, reports: ReportsResource) ->
     else:
         frame = rows.copy()
         frame.loc[~frame["status"].isin(["optimal", "time_limit"]), "coverage_l3_ev_after"] = float("nan")
-    path = frontier_plot(frame, reports.path_for("network_sensitivity_frontier.png"))
-    shown = ["budget_cad", "min_coverage_l3_share", "status", "objective", "gap", "capex_total_cad",
-             "coverage_l3_ev_after", "coverage_l2_ev_after", "min_budget_cad"]
-    table = frame[[c for c in shown if c in frame]].sort_values([c for c in ("budget_cad", "min_coverage_l3_share")
-                                                                if c in frame]) if len(frame) else frame
+    markdown = frontier_plot(frame, reports.path_for("network_sensitivity_frontier.png"))
+    shown = {"budget_cad": "budget_cad", "min_coverage_l3_share": "l3_target_share", "status": "status",
+             "capex_total_cad": "capex_total_cad", "coverage_l3_ev_after": "ev_within_l3_radius_after_share",
+             "coverage_l2_ev_after": "ev_within_l2_radius_after_share", "gap": "mip_gap_share",
+             "solve_seconds": "solve_seconds", "min_budget_cad": "min_budget_cad"}
+    table = (frame[[c for c in shown if c in frame]].sort_values(["budget_cad", "min_coverage_l3_share"])
+             .rename(columns=shown) if len(frame) else frame)
     return MaterializeResult(metadata={
         "partitions": len(frame),
         "infeasible": int((frame["status"] == "infeasible").sum()) if len(frame) else 0,
-        "frontier": MetadataValue.path(str(path)),
-        "frontier_url": MetadataValue.url(path.resolve().as_uri()),
-        "table": MetadataValue.md(table.to_markdown(index=False) if len(table) else "no partitions yet"),
+        "frontier": picture(markdown),
+        "table": summary_table(table) if len(table) else "no partitions yet",
     })
 
 
