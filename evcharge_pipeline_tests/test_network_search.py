@@ -1,0 +1,124 @@
+"""The network plan's primal side: local search and the kernel MILP return only plans that the
+independent verifier accepts, never better than the enumerated optimum, and the kernel over every
+candidate is the exact model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from evcharge_pipeline.network.benders import demand_clusters
+from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.greedy import greedy_plan
+from evcharge_pipeline.network.inputs import prepare_inputs, restrict_sites
+from evcharge_pipeline.network.local_search import (
+    expand_decisions,
+    improve_plan,
+    kernel_search,
+    plan_value,
+    restrict_decisions,
+)
+from evcharge_pipeline.network.model import build_model
+from evcharge_pipeline.network.plan import plan_rows
+from evcharge_pipeline.network.state import evaluate_state
+from evcharge_pipeline.network.synthetic import make_instance
+from evcharge_pipeline.network.verifier import verify_plan
+from evcharge_pipeline_tests.test_network_model import CASES, EXACT, brute_force, tiny
+
+
+def _setup(inst, cfg):
+    inputs = prepare_inputs(inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
+    model = build_model(inputs, cfg, coverage="projected", clusters=demand_clusters(inputs, 8))
+    return inputs, model
+
+
+def _verified(inst, inputs, cfg, d, value):
+    rows = plan_rows(inputs, d, evaluate_state(inputs, d, cfg), cfg)
+    report = verify_plan(rows, {"objective": value}, inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
+    return report
+
+
+@pytest.mark.parametrize("seed,changes", CASES)
+def test_local_search_and_kernel_against_brute_force(seed, changes):
+    inst = tiny(seed)
+    cfg = NetworkConfig(**{**EXACT, **changes})
+    best, _ = brute_force(inst, cfg)
+    inputs, model = _setup(inst, cfg)
+    start = greedy_plan(inputs, cfg)
+    value = plan_value(model, inputs, cfg, start)
+    if value is None:
+        pytest.skip("the greedy start breaks a constraint of this case (targets or service standard)")
+    found = improve_plan(model, inputs, cfg, start, value, time.perf_counter() + 30)
+    assert value - 1e-12 <= found.value <= best + 1e-9
+    report = _verified(inst, inputs, cfg, found.decisions, found.value)
+    assert report.ok, report.violations
+    # the kernel holding every candidate is the full exact model: it reaches the optimum
+    whole = kernel_search(model, inputs, cfg.with_changes(kernel_candidates=inputs.n_candidates), found.decisions,
+                          found.value, 30)
+    reached = whole.value if whole.decisions is not None else found.value
+    assert reached == pytest.approx(best, abs=1e-7)
+
+
+@pytest.fixture(scope="module")
+def constrained():
+    inst = make_instance(n_demand=400, n_candidates=60, n_existing=20, extent_km=18.0, seed=7)
+    cfg = NetworkConfig(budget_cad=900_000, phases=3, phase_budget_cad=(300_000, 300_000, 300_000),
+                        min_l3_spacing_km=3.0, site_grid_capacity_kw=120.0, area_grid_capacity_kw=400.0,
+                        max_upgrades_per_phase=2, min_coverage_l2_share=0.05, time_limit_seconds=30)
+    inputs, model = _setup(inst, cfg)
+    return inst, cfg, inputs, model
+
+
+def test_local_search_returns_a_verified_plan_under_tight_constraints(constrained):
+    inst, cfg, inputs, model = constrained
+    start = greedy_plan(inputs, cfg)
+    value = plan_value(model, inputs, cfg, start)
+    assert value is not None
+    found = improve_plan(model, inputs, cfg, start, value, time.perf_counter() + 60)
+    assert found.value >= value
+    assert found.moves_taken > 0 and found.plans_evaluated >= found.moves_taken
+    report = _verified(inst, inputs, cfg, found.decisions, found.value)
+    assert report.ok, report.violations
+    assert report.figures["objective"] == pytest.approx(found.value, abs=1e-7)
+
+
+def test_plan_value_refuses_a_plan_that_breaks_a_constraint(constrained):
+    _inst, cfg, inputs, model = constrained
+    d = greedy_plan(inputs, cfg)
+    over = d.open_level == 0
+    over[: inputs.n_existing] = False
+    d.open_level[over], d.open_phase[over] = 3, 1          # every candidate an L3 in phase 1: over budget
+    assert plan_value(model, inputs, cfg, d) is None
+
+
+def test_greedy_continues_from_a_partial_plan(constrained):
+    inst, cfg, inputs, model = constrained
+    full = greedy_plan(inputs, cfg)
+    opened = np.flatnonzero(full.open_level > 0)
+    partial = greedy_plan(inputs, cfg)
+    partial.open_level[opened[1:]] = 0
+    partial.open_phase[opened[1:]] = 0
+    completed = greedy_plan(inputs, cfg, start=partial)
+    assert completed.open_level[opened[0]] == full.open_level[opened[0]]      # the start is kept
+    assert completed.open_phase[opened[0]] == full.open_phase[opened[0]]
+    assert (completed.open_level > 0).sum() > 1
+    value = plan_value(model, inputs, cfg, completed)
+    assert value is not None
+    assert _verified(inst, inputs, cfg, completed, value).ok
+
+
+def test_restricted_instance_gives_the_same_value_to_a_plan_inside_it(constrained):
+    _inst, cfg, inputs, model = constrained
+    d = greedy_plan(inputs, cfg)
+    keep = d.open_level > 0
+    keep[inputs.n_existing + np.arange(0, inputs.n_candidates, 3)] = True
+    sub, index = restrict_sites(inputs, keep)
+    assert sub.n_existing == inputs.n_existing and sub.n_sites == int(keep[inputs.n_existing:].sum()) + inputs.n_existing
+    sub_model = build_model(sub, cfg, coverage="projected", clusters=demand_clusters(sub, 8))
+    inside = restrict_decisions(d, index)
+    assert plan_value(sub_model, sub, cfg, inside) == pytest.approx(plan_value(model, inputs, cfg, d), abs=1e-9)
+    back = expand_decisions(inside, index, inputs.n_sites)
+    for field in ("upgrade_phase", "retire_phase", "open_level", "open_phase", "ports_l2", "ports_l3"):
+        assert np.array_equal(getattr(back, field), getattr(d, field))
