@@ -76,6 +76,7 @@ def test_network_plan_page_shows_the_map_inline_and_a_rounded_summary(tmp_path: 
                                        timeout=30_000)
                 width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
                 assert width > 300 and height > 300, (width, height)
+                page.wait_for_timeout(1500)   # the dialog's opening transition, for the screenshot only
                 page.screenshot(path=str(tmp_path / "network_plan_page.png"))
             finally:
                 browser.close()
