@@ -50,6 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pilot-levels", type=str, default="", help="comma-separated allowed powers in kW (binaries)")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (MILP stops with its incumbent)")
     ap.add_argument("--methods", type=str, default=",".join(ALL_METHODS))
+    defaults = ChargingModelConfig()
+    ap.add_argument("--online-regularizer", choices=["elapsed", "quick_charge"], default=defaults.online_regularizer,
+                    help=f"online mode's regulariser (default {defaults.online_regularizer})")
+    ap.add_argument("--online-weight", type=float, default=defaults.online_urgency_cad_per_kwh,
+                    help=f"its weight per kWh (default {defaults.online_urgency_cad_per_kwh})")
+    ap.add_argument("--forecast-weeks", type=int, default=defaults.online_forecast_weeks,
+                    help="online mode: forecast cars from the same weekday of this many previous weeks "
+                         f"(default {defaults.online_forecast_weeks}; 0 = none)")
+    ap.add_argument("--forecast-factor", type=float, default=defaults.forecast_energy_factor,
+                    help=f"forecast cars' energy over the history's average (default {defaults.forecast_energy_factor})")
     ap.add_argument("--site", type=str, help="only sessions of this site_id (e.g. one Norwegian garage)")
     ap.add_argument("--exclude-station", action="append", default=[], help="ACN stationID to skip (repeatable)")
     ap.add_argument("--days", type=int, help="only the first N days (quick runs)")
@@ -112,7 +122,9 @@ def _run(args: argparse.Namespace) -> int:
     site = SiteConfig(period_minutes=args.period_minutes, site_limit_kw=args.limit_kw, evse_max_kw=args.max_kw)
     levels = tuple(float(x) for x in args.pilot_levels.split(",") if x.strip())
     model = ChargingModelConfig(cost=CostModel(), min_power_kw=args.min_kw, pilot_levels_kw=levels,
-                                time_limit_seconds=args.time_limit)
+                                time_limit_seconds=args.time_limit, online_urgency_cad_per_kwh=args.online_weight,
+                                online_regularizer=args.online_regularizer, online_forecast_weeks=args.forecast_weeks,
+                                forecast_energy_factor=args.forecast_factor)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown:

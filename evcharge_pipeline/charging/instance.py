@@ -68,6 +68,7 @@ class ChargingInstance:
     base_load_kw: np.ndarray  # (T,)
     limit_kw: np.ndarray  # (T,)
     charging_efficiency: float = 1.0
+    forecast: np.ndarray | None = None  # (S,) bool: forecast car (rolling-horizon planning only), None = all real
 
     @property
     def n_sessions(self) -> int:

@@ -63,6 +63,21 @@ class ChargingModelConfig:
         the fraction of its car's connection window already elapsed, so cars with short windows are
         served first (as EDF/LLF do) and energy is shifted only for a larger price gain. 0 = pure
         cost minimisation over the cars present.
+    online_regularizer: ``"elapsed"`` (the urgency above) or ``"quick_charge"`` (the Adaptive
+        Scheduling Algorithm's regulariser, Lee, Li & Low 2021: each kWh costs the weight times the
+        step's position in the horizon, so energy is front-loaded and headroom stays free for later
+        arrivals).
+    online_forecast_weeks: rolling-horizon mode only; > 0 adds the sessions of the same weekday of
+        that many previous weeks, shifted to the day, as forecast ("phantom") cars: each re-plan
+        reserves headroom and anticipates the day's peak for the forecast cars that have not yet
+        arrived (their average, times ``forecast_energy_factor``); in the log's first week the latest
+        earlier day of the same kind (weekday / weekend) stands in. Nothing is committed to them.
+        0 = none.
+    forecast_value_share: share of the unmet-energy penalty that a forecast car's kWh carries, so
+        a real car always comes first.
+    forecast_energy_factor: forecast cars' energy as a multiple of the history's average. Above 1
+        is a hedge: headroom left unused now is lost for good, headroom reserved for cars that do
+        not come only costs a higher peak (measured on ACN March 2019, see docs/charging.md).
     """
 
     cost: CostModel = field(default_factory=CostModel)
@@ -73,10 +88,19 @@ class ChargingModelConfig:
     mip_rel_gap: float = 1e-4
     time_limit_seconds: float = 60.0
     online_urgency_cad_per_kwh: float = 0.05
+    online_regularizer: str = "elapsed"
+    online_forecast_weeks: int = 1
+    forecast_value_share: float = 0.5
+    forecast_energy_factor: float = 2.0
 
     def __post_init__(self):
         if self.energy_requirement not in ("soft", "hard"):
             raise ValueError(f"energy_requirement must be 'soft' or 'hard', got {self.energy_requirement!r}")
+        if self.online_regularizer not in ("elapsed", "quick_charge"):
+            raise ValueError(f"online_regularizer must be 'elapsed' or 'quick_charge', got {self.online_regularizer!r}")
+        if self.online_forecast_weeks < 0 or not 0 < self.forecast_value_share <= 1 or self.forecast_energy_factor < 0:
+            raise ValueError("online_forecast_weeks must be >= 0, forecast_value_share in (0, 1] and "
+                             "forecast_energy_factor >= 0")
         if self.min_power_kw < 0 or any(level <= 0 for level in self.pilot_levels_kw):
             raise ValueError("min_power_kw must be >= 0 and pilot levels > 0")
 
@@ -200,9 +224,12 @@ class _Problem:
             if degrade:
                 terms.append(cost.degradation_cad_per_kwh_at_max_kw * dt * cp.sum(seg @ slopes))
             if parametric and config.online_urgency_cad_per_kwh > 0:
-                window = np.maximum(inst.departure_step - inst.arrival_step, 1)[sess]
-                elapsed = (step - inst.arrival_step[sess]) / window
-                terms.append(config.online_urgency_cad_per_kwh * dt * (elapsed @ p))
+                if config.online_regularizer == "quick_charge":
+                    position = step / max(inst.n_steps, 1)
+                else:
+                    window = np.maximum(inst.departure_step - inst.arrival_step, 1)[sess]
+                    position = (step - inst.arrival_step[sess]) / window
+                terms.append(config.online_urgency_cad_per_kwh * dt * (position @ p))
             capacity = inst.battery_capacity_kwh[sess]
             known = np.flatnonzero(~np.isnan(capacity))
             if len(known) and cost.high_soc_cad_per_kwh_hour > 0:
@@ -225,7 +252,10 @@ class _Problem:
                 cons += [excess >= soc - cost.high_soc_threshold * capacity[known]]
                 terms.append(cost.high_soc_cad_per_kwh_hour * dt * cp.sum(excess))
             # the penalty on unmet energy
-            terms.append(-cost.unmet_penalty_cad_per_kwh * cp.sum(delivered))
+            value = np.ones(S)
+            if inst.forecast is not None:
+                value = np.where(inst.forecast, config.forecast_value_share, 1.0)
+            terms.append(-cost.unmet_penalty_cad_per_kwh * (value @ delivered))
             if self.mixed and not parametric:
                 # HiGHS does not see CVXPY's constant offset; a column fixed at 1 carries the penalty's
                 # constant so the relative MIP gap refers to the real cost, not to -penalty * energy
@@ -511,8 +541,10 @@ def solve_online(
     if reason:
         return ScheduleResult(method, np.zeros(inst.n_pairs), INFEASIBLE, reason)
     power = np.zeros(inst.n_pairs)
-    active = inst.departure_step > inst.arrival_step
+    phantom = inst.forecast if inst.forecast is not None else np.zeros(inst.n_sessions, bool)
+    active = (inst.departure_step > inst.arrival_step) & ~phantom
     events = np.unique(inst.arrival_step[active])
+    real_pair = ~phantom[inst.pair_session]
     hard = config.energy_requirement == "hard"
     statuses: list[str] = []
     notes: list[str] = []
@@ -524,10 +556,12 @@ def solve_online(
     solve = 0.0
     for i, tau in enumerate(events):  # one re-plan per arrival time, not per car or step
         nxt = events[i + 1] if i + 1 < len(events) else inst.n_steps
-        arrived = inst.arrival_step <= tau
-        available = arrived[inst.pair_session] & (inst.pair_step >= tau)
+        arrived = (inst.arrival_step <= tau) & ~phantom
+        # forecast cars still to come are planned for (their pairs from their forecast arrival on)
+        known = arrived | (phantom & (inst.arrival_step > tau))
+        available = known[inst.pair_session] & (inst.pair_step >= tau)
         delivered = inst.delivered_kwh(power)
-        cap = np.where(arrived, np.maximum(inst.energy_cap_kwh - delivered, 0.0), 0.0)
+        cap = np.where(known, np.maximum(inst.energy_cap_kwh - delivered, 0.0), 0.0)
         soc = inst.soc_start_kwh + inst.charging_efficiency * delivered
         past = inst.load_kw(power)[:tau] + inst.base_load_kw[:tau]
         floor = max(peak_floor_kw, float(past.max()) if tau > 0 else 0.0)
@@ -543,12 +577,13 @@ def solve_online(
         retried += bool(note) and _usable(status)
         if note and not notes:
             notes.append(f"re-plan at step {int(tau)}: {note}")
-        commit = available & (inst.pair_step < nxt)
+        commit = available & (inst.pair_step < nxt) & real_pair
         if _usable(status):
             power[commit] = sub[commit]
         else:
             llf_windows += 1
-            power[commit] = sorted_allocation(inst, "llf", config, cap.copy(), available, int(tau), int(nxt))[commit]
+            power[commit] = sorted_allocation(inst, "llf", config, cap.copy(), available & real_pair, int(tau),
+                                             int(nxt))[commit]
     build = time.perf_counter() - t0 - solve
     bad = [s for s in statuses if s != OPTIMAL]
     status = bad[0] if bad else OPTIMAL

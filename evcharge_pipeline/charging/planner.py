@@ -34,6 +34,69 @@ def local_days(sessions: pd.DataFrame, timezone: str) -> list[pd.Timestamp]:
     return list(pd.date_range(first.tz_localize(None), last.tz_localize(None), freq="D").tz_localize(timezone))
 
 
+def forecast_days(sessions: pd.DataFrame, day: pd.Timestamp, weeks: int) -> list[int]:
+    """How many days back the forecast of local day ``day`` looks: the same weekday of each of the
+    ``weeks`` previous weeks that the log covers; when it covers none of them (the log's first week),
+    the latest earlier day of the same kind (Monday-Friday or weekend) the log covers."""
+    if sessions.empty or weeks <= 0:
+        return []
+    first = sessions["arrival"].min().tz_convert(day.tz).normalize().tz_localize(None)
+    local = day.tz_localize(None)
+    back = [7 * k for k in range(1, weeks + 1) if local - pd.Timedelta(days=7 * k) >= first]
+    if back:
+        return back
+    weekend = local.weekday() >= 5
+    for j in range(1, 7):
+        other = local - pd.Timedelta(days=j)
+        if other < first:
+            break
+        if (other.weekday() >= 5) == weekend:
+            return [j]
+    return []
+
+
+def forecast_sessions(sessions: pd.DataFrame, day: pd.Timestamp, weeks: int, energy_factor: float = 1.0) -> pd.DataFrame:
+    """Forecast cars of local day ``day``: the sessions that arrived on the days of :func:`forecast_days`,
+    moved forward to ``day`` (same clock time), energy times ``energy_factor`` divided by the number
+    of those days (``energy_factor`` 1 = their average). Only sessions that arrived before ``day`` are used, so the forecast is
+    causal. Ids are prefixed ``forecast<days back>:``; batteries are left unknown."""
+    day_start = day.tz_convert("UTC")
+    day_end = (day.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(day.tz).tz_convert("UTC")
+    back = forecast_days(sessions, day, weeks)
+    frames = []
+    for j in back:
+        shift = pd.Timedelta(days=j)
+        past = sessions[(sessions["arrival"] >= day_start - shift) & (sessions["arrival"] < day_end - shift)
+                        & (sessions["arrival"] < day_start)].copy()
+        past["arrival"] += shift
+        past["departure"] += shift
+        past["energy_kwh"] = past["energy_kwh"] * energy_factor / len(back)
+        past["session_id"] = f"forecast{j}:" + past["session_id"].astype(str)
+        for col in ("battery_capacity_kwh", "soc_arrival", "soc_max"):
+            past[col] = float("nan")
+        frames.append(past)
+    return pd.concat(frames, ignore_index=True) if frames else sessions.iloc[:0].copy()
+
+
+def _online_with_forecast(sessions, sel, inst, site, tariff, model, done, day, day_end, demand_rate,
+                          peak_floor_kw) -> ScheduleResult:
+    """The rolling-horizon plan of ``inst`` with forecast cars appended (planned for, never committed)."""
+    day_start = day.tz_convert("UTC")
+    phantom = forecast_sessions(sessions, day, model.online_forecast_weeks, model.forecast_energy_factor)
+    end = inst.period_start[-1] + pd.Timedelta(hours=inst.period_hours) if inst.n_steps else day_end
+    phantom = phantom[phantom["arrival"] < end]
+    if phantom.empty:
+        return solve_online(inst, model, demand_rate, peak_floor_kw)
+    phantom = phantom.assign(departure=phantom["departure"].where(phantom["departure"] < end, end))
+    ext = build_instance(pd.concat([sel, phantom], ignore_index=True), site, tariff, day_start, end=end,
+                         delivered_kwh=done)
+    ext.forecast = np.r_[np.zeros(len(sel), bool), np.ones(len(phantom), bool)]
+    res = solve_online(ext, model, demand_rate, peak_floor_kw)
+    res.power_kw = res.power_kw[: inst.n_pairs]  # real sessions come first, so their pairs do too
+    res.objective = objective_terms(inst, res.power_kw, model.cost, demand_rate, peak_floor_kw)["objective"]
+    return res
+
+
 def run_method(
     inst, method: str, model: ChargingModelConfig, demand_rate: float, peak_floor_kw: float
 ) -> ScheduleResult:
@@ -97,7 +160,11 @@ def plan_day(
                           end=max(day_end, sel["departure"].max() if len(sel) else day_end), delivered_kwh=done)
     # round the horizon end up to the grid (build_instance floors departures onto it)
     rate = tariff.demand_charge_cad_per_kw_month
-    result = run_method(inst, method, model, rate, peak_floor_kw)
+    if method == "milp_online" and model.online_forecast_weeks > 0 and inst.n_pairs:
+        result = _online_with_forecast(sessions, sel, inst, site, tariff, model, done, day, day_end, rate,
+                                       peak_floor_kw)
+    else:
+        result = run_method(inst, method, model, rate, peak_floor_kw)
     day_steps = int(np.searchsorted(inst.period_start, day_end))
     keep = np.ones(inst.n_pairs, bool) if commit_all else inst.pair_step < day_steps
     committed_power = np.where(keep, result.power_kw, 0.0)
