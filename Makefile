@@ -1,12 +1,13 @@
 # Quick start:  make run   (set up, materialize the sample region, print a summary)
 #               make test  (set up, run the test suite)
+#               make lint  (mypy over the typed modules, ruff over the package and the tests)
 #               make dev   (the Dagster UI on http://127.0.0.1:3000)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install services postgres-server run test test-fast dev sample-region benchmark-coverage clean
+.PHONY: install services postgres-server run lint typecheck test test-fast dev sample-region benchmark-coverage clean
 
 $(BIN)/dagster: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,12 @@ postgres-server: services
 
 run: install
 	$(BIN)/python -m evcharge_pipeline.cli run
+
+lint: typecheck
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -92,7 +92,7 @@ def run_main_job(verbose: bool = False) -> int:
     """Materialize every unpartitioned asset in-process; print one line per step, then tables, row counts
     and check results. The full event log goes to a file whose path is printed."""
     if not verbose:
-        from dagster import BetaWarning, PreviewWarning  # noqa: PLC0415
+        from dagster import BetaWarning, PreviewWarning
 
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
@@ -106,10 +106,13 @@ def run_main_job(verbose: bool = False) -> int:
     print(f"Run {run_id}: main_job on {settings.region_dir()}")
     print(f"Event log:  {log_path}")
     started = time.monotonic()
-    with DagsterInstance.get() as instance, failing_run_on_signals(instance, run_id):  # Ctrl-C/SIGTERM: run failed, exit
-        with StepProgress(instance, run_id, log_path) as progress:
-            result = defs.resolve_job_def("main_job").execute_in_process(
-                instance=instance, raise_on_error=False, run_id=run_id, run_config=run_config)
+    with (
+        DagsterInstance.get() as instance,
+        failing_run_on_signals(instance, run_id),  # Ctrl-C/SIGTERM: run failed, exit
+        StepProgress(instance, run_id, log_path) as progress,
+    ):
+        result = defs.resolve_job_def("main_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_id=run_id, run_config=run_config)
     print(f"{progress.steps} steps in {time.monotonic() - started:.1f} s")
     checks = [event.event_specific_data for event in result.all_events
               if event.event_type_value == "ASSET_CHECK_EVALUATION"]

@@ -19,7 +19,7 @@ def coverage_by_area_map(areas: gpd.GeoDataFrame, by_area: pd.DataFrame, station
     plt = pyplot()
     levels = list(radii_km)
     fig, axes = plt.subplots(1, len(levels), figsize=(5.2 * len(levels), 5.0), squeeze=False)
-    for ax, level in zip(axes[0], levels):
+    for ax, level in zip(axes[0], levels, strict=True):
         shares = by_area[by_area["level"] == level].set_index("area_id")["ev_share"]
         shaded = areas.assign(ev_share_pct=100 * areas["area_id"].map(shares).astype(float))
         shaded.plot(ax=ax, column="ev_share_pct", cmap="RdYlGn", vmin=0, vmax=100, edgecolor="#888888",

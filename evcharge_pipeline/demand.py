@@ -61,7 +61,8 @@ def build_demand_points(boundary: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, ev_
     pieces["population"] = pieces["population"] * share
     pieces["ev_count"] = pieces["ev_count"] * share
 
-    dominant = pieces.sort_values("piece_m2", ascending=False).drop_duplicates("cell_id").set_index("cell_id")["area_id"]
+    largest_first = pieces.sort_values("piece_m2", ascending=False)
+    dominant = largest_first.drop_duplicates("cell_id").set_index("cell_id")["area_id"]
     totals = pieces.groupby("cell_id")[["population", "ev_count"]].sum()
     occupied = (totals["population"] > 0) | (totals["ev_count"] > 0)
     totals = totals[occupied]
@@ -83,13 +84,15 @@ def build_demand_points(boundary: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, ev_
     inside = pieces.groupby("area_id")["piece_m2"].sum()
     area_totals = pd.DataFrame({"area_id": zones["area_id"], "area_km2": zones["area_m2"] / 1e6,
                                 "population": zones["population"], "ev_count": zones["ev_count"]})
-    area_totals["inside_share"] = (area_totals["area_id"].map(inside).fillna(0.0) / (area_totals["area_km2"] * 1e6)).clip(0, 1)
+    inside_m2 = area_totals["area_id"].map(inside).fillna(0.0)
+    area_totals["inside_share"] = (inside_m2 / (area_totals["area_km2"] * 1e6)).clip(0, 1)
     area_totals["population_inside"] = area_totals["population"] * area_totals["inside_share"]
     area_totals["ev_count_inside"] = area_totals["ev_count"] * area_totals["inside_share"]
     return DemandResult(points=points, areas=area_totals, empty_cells=int((~occupied).sum()))
 
 
-def coverage_pairs(points: pd.DataFrame, sites: pd.DataFrame, config: CoverageConfig = CoverageConfig()) -> pd.DataFrame:
+def coverage_pairs(points: pd.DataFrame, sites: pd.DataFrame,
+                   config: CoverageConfig = CoverageConfig()) -> pd.DataFrame:
     """core.coverage: (demand_id, site_id, site_kind, distance_km) for pairs within `max_radius_km`.
 
     `sites` has site_id, site_kind, lat, lon; distances are straight-line on the demand points' UTM zone.

@@ -99,11 +99,11 @@ def executor_from_env(env: Mapping[str, str] | None = None) -> ExecutorDefinitio
     if kind == "multiprocess":
         return multiprocess_executor.configured(config, name="multiprocess")
     if kind == "celery":
-        from dagster_celery import celery_executor  # noqa: PLC0415  (optional deployment dependency)
+        from dagster_celery import celery_executor  # optional deployment dependency
 
         return celery_executor.configured(config, name="celery")
     try:
-        from dagster_k8s import k8s_job_executor  # noqa: PLC0415
+        from dagster_k8s import k8s_job_executor
     except ImportError as exc:
         raise DeploymentError(
             f"{EXECUTOR_ENV}=k8s needs the dagster-k8s package (pip install dagster-k8s==0.29.27)"

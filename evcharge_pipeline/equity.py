@@ -58,10 +58,7 @@ def income_bands(income: pd.Series, population: pd.Series, bands: int = BANDS) -
     out = pd.Series(pd.NA, index=income.index, dtype="Int64")
     if len(order) == 0:
         return out
-    if total <= 0:
-        mid = (np.arange(len(order)) + 0.5) / len(order)
-    else:
-        mid = (np.cumsum(pop) - pop / 2) / total
+    mid = (np.arange(len(order)) + 0.5) / len(order) if total <= 0 else (np.cumsum(pop) - pop / 2) / total
     out.loc[order] = np.minimum(np.floor(bands * mid).astype(int) + 1, bands)
     return out
 

@@ -21,8 +21,8 @@ def utm_crs_of(geometry: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     return utm_crs_for(centroid.x, centroid.y)
 
 
-def project(lat: np.ndarray, lon: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 degrees to metres in `crs`."""
+def project(lat: np.ndarray, lon: np.ndarray, crs: CRS | str) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 degrees to metres in `crs` (a CRS or a string such as "EPSG:32617")."""
     transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = transformer.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     return np.asarray(x), np.asarray(y)

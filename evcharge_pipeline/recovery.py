@@ -146,7 +146,7 @@ class RecoveringSqliteEventLogStorage(RecoveringClaims, SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> dict:
-        from dagster import Field, StringSource  # noqa: PLC0415
+        from dagster import Field, StringSource
 
         return {"base_dir": Field(StringSource, is_required=False)}
 

@@ -27,10 +27,10 @@ DEFAULT_DPI = 80
 
 def pyplot():
     """matplotlib.pyplot on the non-interactive Agg backend (safe in worker processes without a display)."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     return plt
 
@@ -89,7 +89,7 @@ def readable_value(name: str, value):
             return round(100.0 * value, 1)
         for suffix, digits in _SUFFIX_DIGITS.items():
             if name.endswith(suffix):
-                return int(round(value)) if digits == 0 else round(value, digits)
+                return round(value) if digits == 0 else round(value, digits)
         if value == 0 or not math.isfinite(value):
             return value
         if value.is_integer() and abs(value) < 1e15:
@@ -106,7 +106,8 @@ def readable_name(name: str) -> str:
 def readable_records(frame: pd.DataFrame) -> tuple[list[str], list[dict]]:
     """Shown column names and rounded rows (plain Python values, None for missing)."""
     names = [readable_name(str(c)) for c in frame.columns]
-    rows = [{shown: readable_value(str(column), value) for shown, column, value in zip(names, frame.columns, row)}
+    rows = [{shown: readable_value(str(column), value)
+             for shown, column, value in zip(names, frame.columns, row, strict=True)}
             for row in frame.itertuples(index=False, name=None)]
     return names, rows
 

@@ -130,7 +130,7 @@ def generate(out: Path, spec: SampleRegionSpec = SampleRegionSpec()) -> dict[str
         "geometry": _to_wgs84_geometry(boundary, crs)}]))
     (out / "areas.geojson").write_text(_feature_collection([
         {"type": "Feature", "properties": {"CFSAUID": code, "PRNAME": "Ontario"},
-         "geometry": _to_wgs84_geometry(polygon, crs)} for code, polygon in zip(codes, polygons)]))
+         "geometry": _to_wgs84_geometry(polygon, crs)} for code, polygon in zip(codes, polygons, strict=True)]))
 
     # EV counts: every area of the city plus a few outside it, as the provincial file has; small counts suppressed.
     extra = [f"L{d}A" for d in range(1, 5)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,8 @@ def refuse_problems(table: str, problems: dict[str, int], rules: list[str] | Non
     written, so the previous good table stays and nothing downstream reads the bad one."""
     bad = {rule: n for rule, n in problems.items() if n and (rules is None or rule in rules)}
     if bad:
-        raise DataCheckError(f"{table} refused, previous table kept: " + ", ".join(f"{r} = {n}" for r, n in bad.items()))
+        failed = ", ".join(f"{r} = {n}" for r, n in bad.items())
+        raise DataCheckError(f"{table} refused, previous table kept: {failed}")
 
 
 def point_problems(points: pd.DataFrame, key: str, boundary: shapely.Geometry, tolerance_km: float) -> dict[str, int]:
@@ -253,7 +255,7 @@ def range_validator(ranges: Mapping[str, Range], *rules):
     return model_validator(mode="after")(_check)
 
 
-def warmup_shorter_than_run(values: Mapping[str, object]) -> None:
+def warmup_shorter_than_run(values: Mapping[str, Any]) -> None:
     """Simulation configs: the warm-up days must leave simulated days to measure."""
     if values["sim_warmup_days"] >= values["sim_days"]:
         raise ValueError(f"sim_warmup_days = {values['sim_warmup_days']!r} must be < sim_days = {values['sim_days']!r}")

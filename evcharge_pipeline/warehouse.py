@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import duckdb
@@ -69,7 +69,7 @@ def qualified(table: str) -> str:
 
 
 def _schema(table: str) -> str:
-    return table.split(".")[0]
+    return table.split(".", maxsplit=1)[0]
 
 
 @contextmanager
@@ -123,10 +123,8 @@ def replace_tables(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataF
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back, without letting a failed ROLLBACK ('no transaction is active') hide the original error."""
-    try:
+    with suppress(duckdb.Error):
         con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
 
 
 def replace_partition(
@@ -188,6 +186,6 @@ def table_row_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).fetchall()
     rows = []
     for schema, name in tables:
-        count = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
+        count = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchall()[0][0]
         rows.append({"table": f"{schema}.{name}", "rows": int(count)})
     return pd.DataFrame(rows, columns=["table", "rows"])

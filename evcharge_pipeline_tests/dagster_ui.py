@@ -61,7 +61,8 @@ class DagsterDev:
 
     def launch_assets(self, *asset_names: str, run_config: dict | None = None) -> str:
         """Launch a run materializing `asset_names` (and their checks); returns the run id."""
-        params = {"runConfigData": run_config or {},"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
+        params = {"runConfigData": run_config or {},
+                  "selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
                                "pipelineName": "__ASSET_JOB",
                                "assetSelection": [{"path": [name]} for name in asset_names]},
                   "mode": "default", "executionMetadata": {"tags": []}}

@@ -6,6 +6,7 @@ summary table must show rounded values."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -31,7 +32,7 @@ def chromium_path() -> str:
 
 
 def network_plan_and_upstream() -> list[str]:
-    from evcharge_pipeline.definitions import defs  # noqa: PLC0415
+    from evcharge_pipeline.definitions import defs
 
     keys = AssetSelection.assets("network_plan").upstream().resolve(defs.resolve_asset_graph())
     return sorted(key.to_user_string() for key in keys)
@@ -54,15 +55,13 @@ def test_network_plan_page_shows_the_map_inline_and_a_rounded_summary(tmp_path: 
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{dev.url}/assets/network_plan", wait_until="domcontentloaded")
                 skip = page.get_by_role("button", name="Skip")   # first-visit newsletter dialog
-                try:
+                with contextlib.suppress(sync_api.TimeoutError):
                     skip.click(timeout=15_000)
-                except sync_api.TimeoutError:
-                    pass
 
                 summary = metadata_row(page, "summary")
                 summary.wait_for(timeout=60_000)
                 cells = summary.locator("table td").all_inner_texts()
-                figures = dict(zip(cells[0::2], cells[1::2]))
+                figures = dict(zip(cells[0::2], cells[1::2], strict=True))
                 assert figures.get("status") in ("optimal", "time_limit"), figures
                 assert re.fullmatch(r"\d{1,3}\.\d %", figures["ev_within_l3_radius_after (%)"]), figures
                 assert re.fullmatch(r"\d{1,3}(,\d{3})* CAD", figures["capex_total_cad"]), figures

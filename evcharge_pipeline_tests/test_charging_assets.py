@@ -125,11 +125,11 @@ def check_partitions_schedule_and_hard_day(instance, resources, warehouse_path):
     assert keys == expected and keys[-1] == "2026-02-15"
     # the evening schedule plans tomorrow only when the log has that day
     inside = build_schedule_context(instance=instance,
-                                    scheduled_execution_time=dt.datetime(2026, 1, 9, 23, 0, tzinfo=dt.timezone.utc))
+                                    scheduled_execution_time=dt.datetime(2026, 1, 9, 23, 0, tzinfo=dt.UTC))
     request = charging_next_day_schedule(inside)
     assert isinstance(request, RunRequest) and request.partition_key == "2026-01-10"
     after = build_schedule_context(instance=instance,
-                                   scheduled_execution_time=dt.datetime(2026, 2, 15, 23, 0, tzinfo=dt.timezone.utc))
+                                   scheduled_execution_time=dt.datetime(2026, 2, 15, 23, 0, tzinfo=dt.UTC))
     skipped = charging_next_day_schedule(after)
     assert isinstance(skipped, SkipReason) and "2026-02-15" in skipped.skip_message
 

@@ -23,9 +23,9 @@ from evcharge_pipeline.charging.model import (
     NO_SESSIONS,
     ChargingModelConfig,
     round_to_pilot_levels,
-    top_pilot_level,
     solve_offline,
     solve_online,
+    top_pilot_level,
 )
 from evcharge_pipeline.charging.planner import ALL_METHODS, plan_day, plan_period
 from evcharge_pipeline.charging.prices import Tariff, default_tou_prices
@@ -82,7 +82,7 @@ def check_period(log: pd.DataFrame, days: list[str]):
 
 def test_one_session_is_served_in_full_by_every_method():
     log = sessions([("2026-01-12 08:00", "2026-01-12 12:00", 10.0)])
-    result, frame = check_period(log, ["2026-01-12"])
+    result, _frame = check_period(log, ["2026-01-12"])
     for method in ALL_METHODS:
         rows = result.schedule[result.schedule["method"] == method]
         assert rows["power_kw"].sum() * SITE.period_hours == pytest.approx(10.0, abs=1e-5), method
@@ -103,7 +103,7 @@ def test_every_session_arriving_at_the_same_step_shares_the_limit():
 def test_session_plugged_in_across_midnight_is_finished_the_next_day():
     log = sessions([("2026-01-12 20:00", "2026-01-13 07:00", 30.0),
                     ("2026-01-13 08:00", "2026-01-13 10:00", 5.0)])
-    result, frame = check_period(log, ["2026-01-12", "2026-01-13"])
+    result, _frame = check_period(log, ["2026-01-12", "2026-01-13"])
     for method in ("milp_offline", "milp_online", "llf"):
         rows = result.schedule[(result.schedule["method"] == method) & (result.schedule["session_id"] == "s0")]
         local = pd.DatetimeIndex(rows["period_start"]).tz_convert(TZ)

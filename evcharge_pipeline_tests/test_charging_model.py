@@ -39,7 +39,8 @@ def random_sessions(rng: np.random.Generator, n: int, with_battery: bool = False
         "departure": DAY + pd.to_timedelta(arrive + stay, unit="h"),
         "energy_kwh": rng.uniform(0, 30, n),
         "max_power_kw": rng.choice([3.7, 6.6, 7.2, 11.0], n),
-        "battery_capacity_kwh": np.where(rng.random(n) < 0.5, rng.choice([40.0, 60.0], n), np.nan) if with_battery else np.nan,
+        "battery_capacity_kwh": (np.where(rng.random(n) < 0.5, rng.choice([40.0, 60.0], n), np.nan)
+                                 if with_battery else np.nan),
         "energy_delivered_kwh": np.nan,
     })
     frame["soc_arrival"] = np.where(frame["battery_capacity_kwh"].notna(), rng.uniform(0.1, 0.7, n), np.nan)

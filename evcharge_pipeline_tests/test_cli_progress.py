@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from dagster import DagsterInstance, MaterializeResult, asset, define_asset_job, Definitions
+from dagster import DagsterInstance, Definitions, MaterializeResult, asset, define_asset_job
 from dagster._core.utils import make_new_run_id
 
 from evcharge_pipeline.cli import StepProgress
@@ -26,10 +26,12 @@ def no_rows() -> MaterializeResult:
 def test_console_shows_one_line_per_step_and_the_file_every_event(tmp_path):
     job = Definitions(assets=[small_table, no_rows], jobs=[define_asset_job("tiny", "*")]).resolve_job_def("tiny")
     out, log_path, run_id = io.StringIO(), tmp_path / "logs" / "run.log", make_new_run_id()
-    with DagsterInstance.ephemeral() as instance:
-        with StepProgress(instance, run_id, log_path, out=out, interval_seconds=0.05):
-            result = job.execute_in_process(instance=instance, run_id=run_id,
-                                            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    with (
+        DagsterInstance.ephemeral() as instance,
+        StepProgress(instance, run_id, log_path, out=out, interval_seconds=0.05),
+    ):
+        result = job.execute_in_process(instance=instance, run_id=run_id,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     assert result.success
     lines = out.getvalue().splitlines()
     assert len(lines) == 3, lines

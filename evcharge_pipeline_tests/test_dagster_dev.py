@@ -48,7 +48,8 @@ def test_dagster_dev_runs_the_foundation_job_via_graphql(tmp_path: Path, sample_
            "EVCHARGE_REGION": str(sample_region), "EVCHARGE_REPORTS_DIR": str(tmp_path / "reports")}
     log = (tmp_path / "dagster_dev.log").open("w")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+         "-p", str(port)],
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_server(f"http://127.0.0.1:{port}", process)

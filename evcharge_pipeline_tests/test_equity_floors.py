@@ -40,7 +40,8 @@ def enumerate_plans(inst, cfg: NetworkConfig):
     st, cand, dem = inst.stations.reset_index(drop=True), inst.candidates.reset_index(drop=True), inst.demand
     e, c = len(st), len(cand)
     ids = list(st["site_id"]) + list(cand["site_id"])
-    weight = dem[{"ev": "ev_count", "population": "population", "ev_need": "ev_need"}[cfg.coverage_weight]].to_numpy(float)
+    weight_column = {"ev": "ev_count", "population": "population", "ev_need": "ev_need"}[cfg.coverage_weight]
+    weight = dem[weight_column].to_numpy(float)
     W = weight.sum()
     dist = np.full((len(dem), e + c), np.inf)
     pd_, ps_ = {d: i for i, d in enumerate(dem["demand_id"])}, {s: i for i, s in enumerate(ids)}
@@ -72,7 +73,8 @@ def enumerate_plans(inst, cfg: NetworkConfig):
                                       + cfg.opex_l3_station_cad_per_year * l3.sum())
         objective = (cfg.weight_coverage * (weight[cov2].sum() + weight[cov3].sum()) / W
                      - cfg.weight_opex_per_mcad * opex / 1e6 + cfg.weight_upgrade * upgrades
-                     - cfg.weight_underserved * (1 - weight[served].sum() / W) - cfg.weight_capex_per_mcad * capex / 1e6)
+                     - cfg.weight_underserved * (1 - weight[served].sum() / W)
+                     - cfg.weight_capex_per_mcad * capex / 1e6)
         shares = {(lv, b): weight[(band == b) & cov].sum() / weight[band == b].sum()
                   for lv, cov in (("l2", cov2), ("l3", cov3)) for b in bands}
         yield objective, capex, shares
@@ -106,7 +108,8 @@ def test_floors_match_enumeration_and_verify(seed, changes):
     report = verify_plan(result.plan, result.summary, inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
     assert report.ok, report.violations
     for key, floor in (("l2", cfg.equity_min_coverage_l2_share), ("l3", cfg.equity_min_coverage_l3_share)):
-        band_shares = [v for k, v in report.figures.items() if k.endswith(f"_coverage_{key}_after") and k.startswith("band_")]
+        band_shares = [v for k, v in report.figures.items()
+                       if k.endswith(f"_coverage_{key}_after") and k.startswith("band_")]
         assert len(band_shares) == 3 and min(band_shares) >= floor - 1e-9
 
 
@@ -129,7 +132,8 @@ def test_verifier_flags_a_band_below_the_floor():
                                            inst.coverage, cfg).figures.items()
                  if k.startswith("band_") and k.endswith("_coverage_l2_after"))
     strict = cfg.with_changes(equity_min_coverage_l2_share=min(1.0, lowest + 0.05))
-    report = verify_plan(result.plan, result.summary, inst.stations, inst.candidates, inst.demand, inst.coverage, strict)
+    report = verify_plan(result.plan, result.summary, inst.stations, inst.candidates, inst.demand, inst.coverage,
+                         strict)
     assert not report.ok and any("equity floor" in v for v in report.violations)
 
 
@@ -174,6 +178,7 @@ def test_underserved_share_follows_the_need_weighting():
     result = plan_network(inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
     report = verify_plan(result.plan, result.summary, inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
     for when in ("before", "after"):
-        assert result.summary[f"underserved_share_{when}"] == pytest.approx(report.figures[f"underserved_ev_need_{when}"])
+        expected = report.figures[f"underserved_ev_need_{when}"]
+        assert result.summary[f"underserved_share_{when}"] == pytest.approx(expected)
     # the need weighting moves the figure away from the plain EV share on this instance
     assert result.summary["underserved_share_before"] != pytest.approx(result.summary["underserved_ev_before"])

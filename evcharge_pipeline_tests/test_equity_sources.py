@@ -29,7 +29,7 @@ def _csv(tmp_path: Path, rows: list[str]) -> Path:
 
 
 def test_sample_region_households_parse_and_report_suppressed_income(sample_region):
-    table, source, digest = load_households(load_region(sample_region))
+    table, _source, digest = load_households(load_region(sample_region))
     assert len(table.frame) == 30 and len(digest) == 64
     assert table.suppressed_income == sorted(table.frame.loc[table.frame["median_income"].isna(), "area_id"])
     assert len(table.suppressed_income) == 1   # the generator suppresses one area's income

@@ -44,16 +44,18 @@ def test_foundation_graph_materializes_with_passing_checks(resources: dict, ware
                   "core.baseline_coverage", "core.area_totals"):
         assert counts.get(table, 0) > 0, table
     # provenance on raw tables
-    source, sha, loaded = query(warehouse_path, "SELECT source, sha256, loaded_at FROM raw.charging_stations LIMIT 1")[0]
+    source, sha, loaded = query(warehouse_path,
+                                "SELECT source, sha256, loaded_at FROM raw.charging_stations LIMIT 1")[0]
     assert source.endswith("stations_ocm.json") and len(sha) == 64 and loaded is not None
     # totals conserved from areas (inside the boundary) to demand points
     (points_pop, points_ev), = query(warehouse_path, "SELECT sum(population), sum(ev_count) FROM core.demand_points")
-    (areas_pop, areas_ev), = query(warehouse_path, "SELECT sum(population_inside), sum(ev_count_inside) FROM core.area_totals")
+    (areas_pop, areas_ev), = query(warehouse_path,
+                                   "SELECT sum(population_inside), sum(ev_count_inside) FROM core.area_totals")
     assert points_pop == pytest.approx(areas_pop, rel=1e-9) and points_ev == pytest.approx(areas_ev, rel=1e-9)
 
 
 def test_demand_point_config_changes_the_grid(resources: dict, warehouse_path: Path):
-    selection = "region_boundary areas ev_ownership population demand_points".split()
+    selection = ["region_boundary", "areas", "ev_ownership", "population", "demand_points"]
     materialize(foundation_definitions(), resources=resources, selection=selection)
     (fine,), = query(warehouse_path, "SELECT count(*) FROM core.demand_points")
     materialize(foundation_definitions(), resources=resources, selection=["demand_points"],

@@ -20,7 +20,7 @@ def test_pairs_within_matches_brute_force():
     dense = np.linalg.norm(origins[:, None, :] - targets[None, :, :], axis=2)
     expected = np.argwhere(dense <= 2_500)
     assert len(pairs) == len(expected)
-    assert set(zip(pairs["origin"], pairs["target"])) == set(map(tuple, expected))
+    assert set(zip(pairs["origin"], pairs["target"], strict=True)) == set(map(tuple, expected))
     np.testing.assert_allclose(pairs["distance_km"], dense[pairs["origin"], pairs["target"]] / 1000)
     assert (pairs["distance_km"] == 0).sum() >= 3
 
@@ -69,5 +69,5 @@ def test_coverage_pairs_are_sparse_and_labelled():
     sites = pd.DataFrame({"site_id": ["s1", "c1"], "site_kind": ["existing", "candidate"],
                           "lat": [43.46, 43.45], "lon": [-80.49, -80.60]})
     pairs = coverage_pairs(points, sites, CoverageConfig(max_radius_km=5))
-    assert list(zip(pairs["demand_id"], pairs["site_id"], pairs["site_kind"])) == [(1, "s1", "existing")]
+    assert list(zip(pairs["demand_id"], pairs["site_id"], pairs["site_kind"], strict=True)) == [(1, "s1", "existing")]
     assert pairs["distance_km"].iloc[0] == pytest.approx(1.11, abs=0.01)

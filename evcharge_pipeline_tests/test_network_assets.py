@@ -72,7 +72,8 @@ def test_sensitivity_partitions_and_frontier(warehouse):
     for key, run in (("250000|0.95", unreachable), ("2000000|0.80", None), ("500000|0.80", None)):
         result = materialize([network_plan_sensitivity], resources=resources, partition_key=key, run_config=run)
         assert result.success
-    assert materialize([network_plan_sensitivity], resources=resources, partition_key="500000|0.80").success  # idempotent
+    # idempotent
+    assert materialize([network_plan_sensitivity], resources=resources, partition_key="500000|0.80").success
     result = materialize([sensitivity_frontier], resources=resources)
     assert result.success
     con = duckdb.connect(str(path), read_only=True)

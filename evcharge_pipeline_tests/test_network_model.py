@@ -54,7 +54,10 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
     site_dist = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
     upgradeable = np.array([lv == "L2" and split[i, 2] == 0 for i, lv in enumerate(level[:e])] + [False] * c)
     capable = had3 | upgradeable | (np.arange(n) >= e)
-    eligible = (dist[:, capable] <= cfg.max_l3_distance_km).any(axis=1) if cfg.max_l3_distance_km else np.zeros(len(dem), bool)
+    if cfg.max_l3_distance_km:
+        eligible = (dist[:, capable] <= cfg.max_l3_distance_km).any(axis=1)
+    else:
+        eligible = np.zeros(len(dem), bool)
     disc = cfg.phase_discount ** np.arange(T)
     disc = disc / disc.sum()
     power = {"L1": cfg.power_l1_kw, "L2": cfg.power_l2_kw, "L3": cfg.power_l3_kw}
@@ -113,7 +116,8 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
                     capex[ph[i] - 1] += {"upgrade": cfg.upgrade_l3_cad + cfg.upgrade_l3_ports * cfg.port_l3_cad,
                                          "retire": cfg.retire_cad,
                                          "l2": cfg.new_l2_station_cad + cfg.new_l2_station_ports * cfg.port_l2_cad,
-                                         "l3": cfg.new_l3_station_cad + cfg.new_l3_station_ports * cfg.port_l3_cad}[act[i]]
+                                         "l3": cfg.new_l3_station_cad
+                                               + cfg.new_l3_station_ports * cfg.port_l3_cad}[act[i]]
             if not ok:
                 continue
             capex += add[0].sum(axis=0) * cfg.port_l2_cad + add[1].sum(axis=0) * cfg.port_l3_cad
@@ -134,15 +138,18 @@ def brute_force(inst, cfg: NetworkConfig, port_options: int = 0):
                 continue
             cov2 = np.array([((dist <= cfg.radius_l2_km) & (l2[:, k] > 0)).any(axis=1) for k in range(T)])
             cov3 = np.array([((dist <= cfg.radius_l3_km) & (l3[:, k] > 0)).any(axis=1) for k in range(T)])
-            if cfg.max_l3_distance_km and (eligible & ~((dist <= cfg.max_l3_distance_km) & (l3[:, -1] > 0)).any(axis=1)).any():
-                continue
+            if cfg.max_l3_distance_km:
+                near_l3 = ((dist <= cfg.max_l3_distance_km) & (l3[:, -1] > 0)).any(axis=1)
+                if (eligible & ~near_l3).any():
+                    continue
             if weight[cov2[-1]].sum() < cfg.min_coverage_l2_share * W - 1e-9:
                 continue
             if weight[cov3[-1]].sum() < cfg.min_coverage_l3_share * W - 1e-9:
                 continue
             served = ((dist <= max(cfg.radius_l2_km, cfg.radius_l3_km)) & ((l2[:, -1] + l3[:, -1]) > 0)).any(axis=1)
             cov_term = sum(disc[k] * (weight[cov2[k]].sum() + weight[cov3[k]].sum()) / W for k in range(T))
-            opex = (cfg.opex_l2_station_cad_per_year * np.clip(alive - l3, 0, None) + cfg.opex_l3_station_cad_per_year * l3).sum()
+            opex = (cfg.opex_l2_station_cad_per_year * np.clip(alive - l3, 0, None)
+                    + cfg.opex_l3_station_cad_per_year * l3).sum()
             obj = (cfg.weight_coverage * cov_term - cfg.weight_opex_per_mcad * cfg.years_per_phase * opex / 1e6
                    + cfg.weight_upgrade * ups.sum() - cfg.weight_underserved * weight[~served].sum() / W
                    - cfg.weight_capex_per_mcad * capex.sum() / 1e6)
@@ -167,8 +174,8 @@ CASES = [
              max_l3_distance_km=4.0)),
     (2, dict(phases=2, budget_cad=400_000, phase_budget_cad=(100_000, 300_000), max_added_ports_per_phase=0,
              max_l3_distance_km=None, weight_opex_per_mcad=2.0)),
-    (3, dict(phases=2, budget_cad=300_000, min_coverage_l3_share=0.5, max_added_ports_per_phase=0, max_l3_distance_km=5.0,
-             max_upgrades_per_phase=1, retire_cad=-5_000.0, weight_opex_per_mcad=5.0)),
+    (3, dict(phases=2, budget_cad=300_000, min_coverage_l3_share=0.5, max_added_ports_per_phase=0,
+             max_l3_distance_km=5.0, max_upgrades_per_phase=1, retire_cad=-5_000.0, weight_opex_per_mcad=5.0)),
     (4, dict(phases=1, budget_cad=500_000, min_l3_spacing_km=6.0, coverage_weight="population",
              max_added_ports_per_phase=0, site_grid_capacity_kw=90.0)),
 ]
@@ -227,7 +234,7 @@ def test_phases_respect_phase_budgets_and_plan_verifies(medium):
     inst, cfg, result = medium
     assert result.status == "optimal"
     spent = json.loads(result.summary["capex_by_phase_cad"])
-    assert all(s <= b + 1e-6 for s, b in zip(spent, cfg.phase_budgets()))
+    assert all(s <= b + 1e-6 for s, b in zip(spent, cfg.phase_budgets(), strict=True))
     by_phase = result.plan.dropna(subset=["phase"]).groupby("phase")["capex_cad"].sum()
     for phase, total in by_phase.items():
         assert total == pytest.approx(spent[int(phase) - 1])
@@ -299,12 +306,13 @@ def test_verifier_catches_planted_violations(medium):
     # spacing: re-label an unused candidate right next to a new L3 as another new L3
     l3 = result.plan[result.plan["action"].isin(["new_l3", "upgrade_l3"])].iloc[0]
     near = inst.candidates.copy()
-    extra = pd.DataFrame({"site_id": ["PLANTED"], "lat": [l3["lat"] + 0.001], "lon": [l3["lon"]], "source_kind": ["grid"]})
+    extra = pd.DataFrame({"site_id": ["PLANTED"], "lat": [l3["lat"] + 0.001], "lon": [l3["lon"]],
+                          "source_kind": ["grid"]})
     near = pd.concat([near, extra], ignore_index=True)
     plan = result.plan.copy()
     plan.loc[len(plan)] = plan.iloc[0]
-    plan.loc[len(plan) - 1, ["site_id", "site_kind", "action", "phase", "level_before", "l2_ports_after", "l3_ports_after",
-                             "l2_ports_before", "l3_ports_before", "capex_cad"]] = [
+    plan.loc[len(plan) - 1, ["site_id", "site_kind", "action", "phase", "level_before", "l2_ports_after",
+                             "l3_ports_after", "l2_ports_before", "l3_ports_before", "capex_cad"]] = [
         "PLANTED", "candidate", "new_l3", 1, None, 0, 2, 0, 0, 110_000.0]
     report = verify_plan(plan, result.summary, inst.stations, near, inst.demand, inst.coverage, cfg)
     assert any("apart" in v for v in report.violations), report.violations
@@ -336,7 +344,8 @@ def test_infeasible_target_yields_diagnosis_with_smallest_budget():
 
 def test_contradictory_settings_are_reported_not_raised():
     inst = tiny(7)
-    cfg = NetworkConfig(budget_cad=5_000_000, min_coverage_l2_share=1.0, radius_l2_km=0.05, time_limit_seconds=10, diagnosis_time_limit_seconds=10)
+    cfg = NetworkConfig(budget_cad=5_000_000, min_coverage_l2_share=1.0, radius_l2_km=0.05, time_limit_seconds=10,
+                        diagnosis_time_limit_seconds=10)
     result = solve(inst, cfg)
     assert result.status == "infeasible"
     assert "coverage_target_l2" in result.summary["conflicting_constraints"]

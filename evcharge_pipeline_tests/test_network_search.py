@@ -115,7 +115,8 @@ def test_restricted_instance_gives_the_same_value_to_a_plan_inside_it(constraine
     keep = d.open_level > 0
     keep[inputs.n_existing + np.arange(0, inputs.n_candidates, 3)] = True
     sub, index = restrict_sites(inputs, keep)
-    assert sub.n_existing == inputs.n_existing and sub.n_sites == int(keep[inputs.n_existing:].sum()) + inputs.n_existing
+    assert sub.n_existing == inputs.n_existing
+    assert sub.n_sites == int(keep[inputs.n_existing:].sum()) + inputs.n_existing
     sub_model = build_model(sub, cfg, coverage="projected", clusters=demand_clusters(sub, 8))
     inside = restrict_decisions(d, index)
     assert plan_value(sub_model, sub, cfg, inside) == pytest.approx(plan_value(model, inputs, cfg, d), abs=1e-9)

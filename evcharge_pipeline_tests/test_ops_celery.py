@@ -44,7 +44,7 @@ def redis_url(tmp_path: Path):
     if server is None:
         pytest.skip("redis-server not installed (Debian package redis-server; `make services` installs it)")
     try:
-        import redis  # noqa: F401, PLC0415
+        import redis  # noqa: F401
     except ImportError:
         pytest.skip("the redis Python client (Celery's Redis transport) is not installed")
     port = _free_port()
@@ -87,7 +87,7 @@ def test_partitioned_runs_through_the_celery_executor_write_each_partition_once(
         for key in PARTITIONS + PARTITIONS[:1]:   # the first partition twice: a re-run replaces its rows
             run = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-f", workload.__file__,
                                   "--select", "ops_workload", "--partition", key],
-                                 cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+                                 cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
             assert run.returncode == 0, (run.stderr[-3000:], (tmp_path / "worker.log").read_text()[-3000:])
     finally:
         stop_process_group(worker, signal.SIGTERM, 60)

@@ -178,7 +178,7 @@ def test_sigkilled_materialization_keeps_the_partition_and_the_same_command_then
 
     # the same command again, unaided: its blocked step frees the dead run's slot and proceeds
     rerun = subprocess.run(command, cwd=PROJECT_ROOT, env={**env, "OPS_WORKLOAD_ROWS": "1000"},
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600, check=False)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     with DagsterInstance.get() as instance:
         runs = {r.run_id: r for r in instance.get_runs()}
@@ -194,14 +194,14 @@ def test_sigkilled_materialization_keeps_the_partition_and_the_same_command_then
 @pytest.mark.slow
 def test_a_run_waiting_for_the_warehouse_slot_sleeps(tmp_path: Path, monkeypatch):
     """A run whose step waits for the pool slot (held by a live process) uses little CPU."""
-    import psutil  # noqa: PLC0415
+    import psutil
 
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    from dagster._core.storage.dagster_run import DagsterRun  # noqa: PLC0415
-    from dagster._core.utils import make_new_run_id  # noqa: PLC0415
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.utils import make_new_run_id
 
     with DagsterInstance.get() as instance:
         instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)

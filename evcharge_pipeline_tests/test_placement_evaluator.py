@@ -78,7 +78,7 @@ def test_solution_file_round_trip(tmp_path):
     assert list(frame["data_type"][:4]) == ["SCS", "SCS", "FCS", "FCS"]
     assert len(frame) == 2 * (2 + 2 + 4)
     back = io.read_solution(path, 2, 2)
-    for a, b in zip(plans, back):
+    for a, b in zip(plans, back, strict=True):
         assert a.year == b.year
         np.testing.assert_allclose(a.flows, b.flows)
         np.testing.assert_array_equal(a.slow, b.slow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -63,7 +65,7 @@ def test_quantiles_are_ordered_and_centred_on_the_point_forecast():
     values = np.maximum(values + np.random.default_rng(6).normal(0, 2.0, values.shape), 0)
     result = F.forecast_demand(values, YEARS, [2019, 2021])
     qs = sorted(result.quantiles)
-    for lo, hi in zip(qs, qs[1:]):
+    for lo, hi in itertools.pairwise(qs):
         assert (result.quantiles[lo] <= result.quantiles[hi] + 1e-9).all()
     np.testing.assert_allclose(result.quantiles[0.5], result.point)
     assert (result.quantiles[0.1] >= 0).all()

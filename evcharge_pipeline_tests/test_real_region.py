@@ -23,7 +23,8 @@ def test_kw_waterloo_materializes_with_checks(tmp_path: Path):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         stations, ports, l3 = con.execute(
             "SELECT count(*), sum(ports), count(*) FILTER (level = 'L3') FROM raw.charging_stations").fetchone()
-        areas_ev, = con.execute("SELECT sum(e.ev_count) FROM raw.areas a JOIN raw.ev_ownership e USING (area_id)").fetchone()
+        areas_ev, = con.execute("SELECT sum(e.ev_count) FROM raw.areas a "
+                                "JOIN raw.ev_ownership e USING (area_id)").fetchone()
         points_ev, inside_ev = con.execute(
             "SELECT (SELECT sum(ev_count) FROM core.demand_points), (SELECT sum(ev_count_inside) FROM core.area_totals)"
         ).fetchone()

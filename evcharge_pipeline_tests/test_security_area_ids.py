@@ -16,10 +16,10 @@ from dagster import materialize
 from evcharge_pipeline import validation
 from evcharge_pipeline.assets import demand as demand_assets
 from evcharge_pipeline.assets import ingest as ingest_assets
+from evcharge_pipeline.region import InputError
 from evcharge_pipeline.sources.census import read_ontario_fsa_csv, read_population_csv
 from evcharge_pipeline.sources.common import normalize_area_id, normalize_area_ids
 from evcharge_pipeline.sources.geojson import read_areas
-from evcharge_pipeline.region import InputError
 
 SELECTION = [ingest_assets.region_boundary, ingest_assets.areas, ingest_assets.ev_ownership,
              ingest_assets.population, demand_assets.demand_points]

@@ -80,7 +80,7 @@ class Server:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server API)
+            def do_GET(self):  # name fixed by the http.server API
                 outer.seen.append((self.path, self.headers.get("X-API-Key")))
                 if outer.redirect_to and not self.path.startswith("/final"):
                     self.send_response(302)
@@ -142,7 +142,7 @@ def test_the_api_key_follows_a_same_origin_redirect():
 ])
 def test_the_swap_cli_refuses_out_of_range_arguments_with_one_line(argv, message, capsys):
     started = time.monotonic()
-    assert swap_cli.main(argv + ["--json"]) == 2
+    assert swap_cli.main([*argv, "--json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
     assert time.monotonic() - started < 5   # refused before any sizing, not after running out of memory
@@ -202,5 +202,5 @@ def test_the_charging_cli_refuses_bad_numbers(tmp_path: Path, capsys, option: st
 def test_the_session_loader_names_the_file_for_a_binary_gzip(tmp_path: Path):
     path = tmp_path / "sessions.json.gz"
     path.write_bytes(b"not gzip at all")
-    with pytest.raises(SessionDataError, match="sessions.json.gz: not a readable gzip file"):
+    with pytest.raises(SessionDataError, match=r"sessions\.json\.gz: not a readable gzip file"):
         load_sessions(path, "acn_json", "America/Los_Angeles", 6.6)

@@ -18,7 +18,8 @@ def test_plan_map_popups_escape_station_names_and_template_expressions(tmp_path:
                          "lat": [43.45, 43.46], "lon": [-80.49, -80.5], "phase": [1, None],
                          "action": ["new_l3", "keep"], "l2_ports_after": [0, 2], "l3_ports_after": [2, 0]})
     demand = pd.DataFrame({"lat": [43.45], "lon": [-80.49], "ev_count": [3.0]})
-    html = plan_map(plan, demand, tmp_path / "map.html", 1.0, 5.0, title="</title><script>alert(3)</script>").read_text()
+    html = plan_map(plan, demand, tmp_path / "map.html", 1.0, 5.0,
+                    title="</title><script>alert(3)</script>").read_text()
     for raw in ("<img src=x", "<script>alert(2)", "<script>alert(3)", "${alert", "${7*7}", "`x`"):
         assert raw not in html, raw
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&#36;{7*7}" in html

@@ -28,9 +28,11 @@ def test_a_locked_warehouse_is_reported_within_the_lock_wait_naming_the_holder(t
     try:
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        with pytest.raises(WarehouseUnavailable, match=r"locked by another process .*waited") as error:
-            with WarehouseResource(database=str(path), lock_wait_seconds=1.0).get_connection():
-                pass
+        with (
+            pytest.raises(WarehouseUnavailable, match=r"locked by another process .*waited") as error,
+            WarehouseResource(database=str(path), lock_wait_seconds=1.0).get_connection(),
+        ):
+            pass
         elapsed = time.monotonic() - started
     finally:
         holder.kill()
@@ -63,17 +65,21 @@ def test_an_unwritable_warehouse_fails_at_once_without_retries(tmp_path: Path, m
 
     monkeypatch.setattr(warehouse.duckdb, "connect", read_only)
     started = time.monotonic()
-    with pytest.raises(WarehouseUnavailable, match=r"cannot be opened for writing \(read-only or no permission\)"):
-        with WarehouseResource(database=str(tmp_path / "w.duckdb"), lock_wait_seconds=30.0).get_connection():
-            pass
+    with (
+        pytest.raises(WarehouseUnavailable, match=r"cannot be opened for writing \(read-only or no permission\)"),
+        WarehouseResource(database=str(tmp_path / "w.duckdb"), lock_wait_seconds=30.0).get_connection(),
+    ):
+        pass
     assert len(calls) == 1 and time.monotonic() - started < 1.0
 
 
 def test_a_warehouse_path_that_is_a_folder_fails_at_once(tmp_path: Path):
     started = time.monotonic()
-    with pytest.raises(WarehouseUnavailable, match="cannot be opened"):
-        with WarehouseResource(database=str(tmp_path)).get_connection():
-            pass
+    with (
+        pytest.raises(WarehouseUnavailable, match="cannot be opened"),
+        WarehouseResource(database=str(tmp_path)).get_connection(),
+    ):
+        pass
     assert time.monotonic() - started < 5.0
 
 
@@ -127,5 +133,6 @@ def test_tables_written_together_are_all_or_none(tmp_path: Path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     replace_tables(con, {"core.a": pd.DataFrame({"x": [1]}), "core.b": pd.DataFrame({"y": [1]})})
     with pytest.raises(duckdb.IOException, match="No space left on device"):
-        replace_tables(FailingSecondTable(con), {"core.a": pd.DataFrame({"x": [2]}), "core.b": pd.DataFrame({"y": [2]})})
+        replace_tables(FailingSecondTable(con),
+                       {"core.a": pd.DataFrame({"x": [2]}), "core.b": pd.DataFrame({"y": [2]})})
     assert read_table(con, "core.a")["x"].tolist() == [1] and read_table(con, "core.b")["y"].tolist() == [1]

@@ -17,10 +17,7 @@ def _knapsack(maximise: bool, offset: float) -> tuple[cp.Problem, float]:
     value, weight = rng.integers(1, 20, 12).astype(float), rng.integers(1, 10, 12).astype(float)
     capacity = weight.sum() / 2
     x = cp.Variable(12, boolean=True)
-    if maximise:
-        objective = cp.Maximize(value @ x + offset)
-    else:
-        objective = cp.Minimize(-value @ x + offset)
+    objective = cp.Maximize(value @ x + offset) if maximise else cp.Minimize(-value @ x + offset)
     best = max(value @ np.array(c) for c in itertools.product([0, 1], repeat=12) if weight @ np.array(c) <= capacity)
     return cp.Problem(objective, [weight @ x <= capacity]), (best + offset if maximise else -best + offset)
 

@@ -73,7 +73,8 @@ def test_openchargemap_mixed_site_keeps_ports_per_level():
                              {"LevelID": 3, "PowerKW": 150, "Quantity": 2, "CurrentTypeID": 30}]}]
     frame = parse_openchargemap_pois(pois, "api").frame
     row = frame.iloc[0]
-    assert (row.site_id, row.level, row.ports, row.ports_l2, row.ports_l3, row.power_kw) == ("ocm-7", "L3", 6, 4, 2, 150)
+    observed = (row.site_id, row.level, row.ports, row.ports_l2, row.ports_l3, row.power_kw)
+    assert observed == ("ocm-7", "L3", 6, 4, 2, 150)
 
 
 def test_gtfs_tolerates_padded_numbers(tmp_path: Path):
@@ -158,7 +159,7 @@ def test_missing_section_and_missing_file(sample_region: Path):
     with pytest.raises(InputError, match=r"required section \[population\] is missing"):
         load_region(sample_region)
     toml.write_text(text.replace('path = "stations_ocm.json"', 'path = "nowhere.json"'))
-    with pytest.raises(InputError, match="names a file that does not exist: nowhere.json") as error:
+    with pytest.raises(InputError, match=r"names a file that does not exist: nowhere\.json") as error:
         load_region(sample_region)
     assert error.value.field == "stations.path"
 

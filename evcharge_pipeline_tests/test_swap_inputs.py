@@ -137,5 +137,5 @@ def test_cli_prints_the_documented_json(capsys):
     (["--vehicles", "-3"], "vehicles"),
 ])
 def test_cli_bad_input_exits_with_message(capsys, args, needle):
-    assert swap_cli.main(args + ["--json"]) == 2
+    assert swap_cli.main([*args, "--json"]) == 2
     assert needle in capsys.readouterr().err

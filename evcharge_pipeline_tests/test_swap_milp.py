@@ -23,7 +23,8 @@ from evcharge_pipeline_tests.swap_oracle import enumerate_network
 EXACT = dict(step_minutes=30, port_level_growth=0.0)
 
 
-def instance(seed: int, stations: int, hubs: int, limit_scale: float = 1.0, unreachable: bool = False) -> SwapNetworkInput:
+def instance(seed: int, stations: int, hubs: int, limit_scale: float = 1.0,
+             unreachable: bool = False) -> SwapNetworkInput:
     rng = np.random.default_rng(seed)
     grid = TimeGrid(EXACT["step_minutes"])
     daily = rng.uniform(15, 70, stations)

@@ -122,10 +122,12 @@ def test_erlang_c_port_sizing_is_conservative_for_deterministic_charging():
 def test_extreme_stocks_and_port_utilisation():
     rate = GRID.from_hourly(hourly_rates(np.array([100.0]), operating_profile(0, 24)))
     short = SimulationConfig(days=6, warmup_days=1, replications=2, seed=3)
-    none = simulate_plan(PlanToSimulate(["s"], ["h"], np.array([0]), np.array([0]), np.array([0.25]), np.array([20]), 2.0),
+    none = simulate_plan(PlanToSimulate(["s"], ["h"], np.array([0]), np.array([0]), np.array([0.25]), np.array([20]),
+                                        2.0),
                          ProfileArrivals(rate, GRID), short)
     assert none.fill_rate == 0.0
-    plenty = simulate_plan(PlanToSimulate(["s"], ["h"], np.array([0]), np.array([200]), np.array([0.25]), np.array([20]), 2.0),
+    plenty = simulate_plan(PlanToSimulate(["s"], ["h"], np.array([0]), np.array([200]), np.array([0.25]),
+                                          np.array([20]), 2.0),
                            ProfileArrivals(rate, GRID), short)
     assert plenty.fill_rate == 1.0
     # offered load 100/24 per hour x 2 h on 20 ports

@@ -8,8 +8,8 @@ month's already-billed peak. The asset's check ``charging_schedule_status`` list
 whose solve ended without an optimal schedule and the fallback kept.
 """
 
-import pandas as pd  # noqa: E402
-from dagster import (  # noqa: E402
+import pandas as pd
+from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -26,18 +26,18 @@ from dagster import (  # noqa: E402
     define_asset_job,
     schedule,
 )
-from dagster_duckdb import DuckDBResource  # noqa: E402
+from dagster_duckdb import DuckDBResource
 
-from evcharge_pipeline.charging.model import FALLBACK_RETRY, NO_SESSIONS  # noqa: E402
-from evcharge_pipeline.charging.planner import ALL_METHODS, local_days, plan_day  # noqa: E402
-from evcharge_pipeline.charging.sample import SAMPLE_TIMEZONE  # noqa: E402
-from evcharge_pipeline.assets.common import picture, summary_table  # noqa: E402
-from evcharge_pipeline.charging.reports import load_profile_plot  # noqa: E402
-from evcharge_pipeline.charging.section import read_charging_section  # noqa: E402
-from evcharge_pipeline.charging.sessions import SESSION_COLUMNS  # noqa: E402
-from evcharge_pipeline.resources import RegionResource, ReportsResource  # noqa: E402
-from evcharge_pipeline.sources.common import sha256_of, with_provenance  # noqa: E402
-from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table, table_exists  # noqa: E402
+from evcharge_pipeline.assets.common import picture, summary_table
+from evcharge_pipeline.charging.model import FALLBACK_RETRY, NO_SESSIONS
+from evcharge_pipeline.charging.planner import ALL_METHODS, local_days, plan_day
+from evcharge_pipeline.charging.reports import load_profile_plot
+from evcharge_pipeline.charging.sample import SAMPLE_TIMEZONE
+from evcharge_pipeline.charging.section import read_charging_section
+from evcharge_pipeline.charging.sessions import SESSION_COLUMNS
+from evcharge_pipeline.resources import RegionResource, ReportsResource
+from evcharge_pipeline.sources.common import sha256_of, with_provenance
+from evcharge_pipeline.warehouse import read_table, replace_partition, replace_table, table_exists
 
 CHARGING = "charging"
 SESSIONS_TABLE = "raw.charging_sessions"
@@ -94,14 +94,16 @@ def _sessions_from_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 @asset(pool="warehouse", group_name=CHARGING, kinds={"duckdb"},
        description="Charging sessions of the site from the bundle's [charging_sessions] log "
-                   "(raw.charging_sessions; skipped rows with file, row, field and reason in raw.charging_session_skips).")
+                   "(raw.charging_sessions; skipped rows with file, row, field and reason in "
+                   "raw.charging_session_skips).")
 def charging_sessions(context: AssetExecutionContext, region: RegionResource,
                       warehouse: DuckDBResource) -> MaterializeResult:
     bundle = region.bundle()
     section = read_charging_section(bundle)
     if section is None:
         context.log.info("the region bundle has no [charging_sessions] section; writing an empty session table")
-        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in SESSION_COLUMNS if c not in ("arrival", "departure")})
+        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in SESSION_COLUMNS
+                              if c not in ("arrival", "departure")})
         empty["arrival_utc"] = pd.Series(dtype="datetime64[ns]")
         empty["departure_utc"] = pd.Series(dtype="datetime64[ns]")
         with warehouse.get_connection() as con:
@@ -239,7 +241,8 @@ def charging_schedule(context: AssetExecutionContext, region: RegionResource, wa
         "days": len(keys),
         "last_day": last_key,
         "tables": f"{SCHEDULE_TABLE}, {METRICS_TABLE}",
-        "metrics": summary_table(shown.rename(columns={"energy_cost": "energy_cost_cad", "demand_charge": "demand_charge_cad",
+        "metrics": summary_table(shown.rename(columns={"energy_cost": "energy_cost_cad",
+                                                       "demand_charge": "demand_charge_cad",
                                                        "degradation_cost": "degradation_cost_cad"}),
                                  {"energy_delivered_share": "energy delivered / requested, %",
                                   "peak_kw": "site peak including base load, kW"}),

@@ -39,7 +39,7 @@ def summary_table(frame: pd.DataFrame, descriptions: dict[str, str] | None = Non
     names, rows = readable_records(frame.head(max_rows))
     columns = [TableColumn(name=shown, type=_column_type([row[shown] for row in rows]),
                            description=descriptions.get(str(column)) or _unit_text(str(column)))
-               for shown, column in zip(names, frame.columns)]
+               for shown, column in zip(names, frame.columns, strict=True)]
     return MetadataValue.table(records=[TableRecord(row) for row in rows], schema=TableSchema(columns=columns))
 
 
@@ -53,7 +53,7 @@ def _unit_text(column: str) -> str | None:
 
 def key_figures(figures: dict[str, object], descriptions: dict[str, str] | None = None) -> MetadataValue:
     """Named figures as a two-column table (figure with unit, rounded value), readable without scrolling."""
-    from evcharge_pipeline.reporting import figure_value  # noqa: PLC0415
+    from evcharge_pipeline.reporting import figure_value
 
     rows = [TableRecord({"figure": readable_name(name), "value": figure_value(name, value)})
             for name, value in figures.items()]

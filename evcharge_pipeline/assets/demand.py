@@ -10,7 +10,6 @@ from pydantic import field_validator
 
 from evcharge_pipeline import validation
 from evcharge_pipeline.assets.common import markdown_table, picture, problems_check, stored_boundary, summary_table
-from evcharge_pipeline.coverage_reports import coverage_by_area_map
 from evcharge_pipeline.assets.ingest import (
     areas,
     candidate_sites,
@@ -19,8 +18,7 @@ from evcharge_pipeline.assets.ingest import (
     population,
     region_boundary,
 )
-from evcharge_pipeline.resources import RegionResource, ReportsResource
-from evcharge_pipeline.sources.bundle import ev_as_of
+from evcharge_pipeline.coverage_reports import coverage_by_area_map
 from evcharge_pipeline.demand import (
     CoverageConfig,
     DemandConfig,
@@ -29,6 +27,8 @@ from evcharge_pipeline.demand import (
     build_demand_points,
     coverage_pairs,
 )
+from evcharge_pipeline.resources import RegionResource, ReportsResource
+from evcharge_pipeline.sources.bundle import ev_as_of
 from evcharge_pipeline.warehouse import read_table, replace_table, replace_tables
 
 DERIVED = "demand"
@@ -93,7 +93,8 @@ def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.D
 
 
 @asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[region_boundary, areas, ev_ownership, population],
-       description="Population and EVs spread over a grid clipped to the boundary (core.demand_points, core.area_totals).")
+       description="Population and EVs spread over a grid clipped to the boundary "
+                   "(core.demand_points, core.area_totals).")
 def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
                   region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
@@ -125,7 +126,8 @@ def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
 
 @asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[demand_points, charging_stations, candidate_sites],
        description="Sparse (demand point, site) pairs within the largest model radius, KD-tree on UTM (core.coverage).")
-def coverage(context: AssetExecutionContext, config: CoveragePairsConfig, warehouse: DuckDBResource) -> MaterializeResult:
+def coverage(context: AssetExecutionContext, config: CoveragePairsConfig,
+             warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
         points = read_table(con, "core.demand_points")
         sites = pd.concat([
@@ -164,7 +166,8 @@ def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBReso
                                       path=reports.path_for("baseline_coverage_by_area.png"))
     return MaterializeResult(metadata={
         "table": "core.baseline_coverage",
-        "summary": summary_table(summary, {"radius_km": "coverage radius, km", "stations": "existing stations of the level",
+        "summary": summary_table(summary, {"radius_km": "coverage radius, km",
+                                           "stations": "existing stations of the level",
                                            "population_share": "population within the radius, %",
                                            "ev_share": "EVs within the radius, %",
                                            "demand_points_covered": "demand points within the radius"}),
@@ -188,7 +191,8 @@ def demand_points_conserve_totals(warehouse: DuckDBResource):
 
 @asset_check(pool="warehouse", asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
              description="Unique pairs within the radius that reference known demand points and sites.")
-def coverage_pairs_consistent(context: AssetCheckExecutionContext, config: CoveragePairsConfig, warehouse: DuckDBResource):
+def coverage_pairs_consistent(context: AssetCheckExecutionContext, config: CoveragePairsConfig,
+                              warehouse: DuckDBResource):
     # the radius the coverage asset actually used (its metadata), not this check's own default config
     event = context.instance.get_latest_materialization_event(coverage.key)
     used = event.asset_materialization.metadata.get("max_radius_km") if event and event.asset_materialization else None

@@ -127,7 +127,8 @@ class CandidateSitesConfig(Config):
 
 @asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
        description="Candidate sites for new stations (raw.candidate_sites): the bundle's points, or a grid.")
-def candidate_sites(config: CandidateSitesConfig, region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
+def candidate_sites(config: CandidateSitesConfig, region: RegionResource,
+                    warehouse: DuckDBResource) -> MaterializeResult:
     frame, origin = sources.load_candidate_sites(region.bundle(), config.grid_spacing_m)
     with warehouse.get_connection() as con:
         metadata = write_raw(con, "raw.candidate_sites", frame, origin)
@@ -135,7 +136,8 @@ def candidate_sites(config: CandidateSitesConfig, region: RegionResource, wareho
 
 
 @asset(pool="warehouse",
-       group_name=INGEST, kinds={"duckdb"}, description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
+       group_name=INGEST, kinds={"duckdb"},
+       description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
 def transit_stops(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     loaded = sources.load_transit_stops(region.bundle())
     if loaded is None:

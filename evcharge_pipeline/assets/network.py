@@ -5,7 +5,6 @@ reports and metadata. Infeasible plans are recorded (status + diagnosis), never 
 """
 
 import json
-from typing import Optional
 
 import pandas as pd
 from dagster import (
@@ -23,11 +22,12 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from evcharge_pipeline import validation
+from evcharge_pipeline.assets.common import key_figures, picture, summary_table
 from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.equity import area_equity, verify_plan_equity, write_plan_equity
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
 from evcharge_pipeline.equity import with_equity
-from evcharge_pipeline import validation
 from evcharge_pipeline.network.config import NetworkConfig, with_cost_scenario
 from evcharge_pipeline.network.inputs import considered_candidates
 from evcharge_pipeline.network.plan import (
@@ -37,10 +37,9 @@ from evcharge_pipeline.network.plan import (
     empty_plan_frame,
     plan_network,
 )
-from evcharge_pipeline.assets.common import key_figures, picture, summary_table
-from evcharge_pipeline.reporting import readable_value
 from evcharge_pipeline.network.reports import frontier_plot, plan_key_figures, plan_map, static_plan_map
 from evcharge_pipeline.network.verifier import verify_plan
+from evcharge_pipeline.reporting import readable_value
 from evcharge_pipeline.resources import ReportsResource
 from evcharge_pipeline.warehouse import (
     read_table,
@@ -74,7 +73,7 @@ NUMERIC_SUMMARY = {
 
 def _template_summary() -> dict:
     """Every summary column with a typed placeholder (from a 1-site, 1-demand-point plan that is infeasible)."""
-    from evcharge_pipeline.network.plan import _parameters  # noqa: PLC0415
+    from evcharge_pipeline.network.plan import _parameters
 
     base = {k: None for k in NUMERIC_SUMMARY}
     base.update({"status": "", "warm_started": False, "capex_by_phase_cad": "", "skipped_json": "",
@@ -88,7 +87,7 @@ def _template_summary() -> dict:
 def _coverage_figure_names() -> list[str]:
     names = [f"{m}_{w}_{when}" for m in ("coverage_l2", "coverage_l3", "underserved") for w in ("population", "ev")
              for when in ("before", "after")]
-    return names + ["underserved_share_before", "underserved_share_after"]
+    return [*names, "underserved_share_before", "underserved_share_after"]
 
 
 # every number of the run config; `NetworkConfig.validate` adds the cross-field rules
@@ -121,7 +120,7 @@ class NetworkPlanConfig(Config):
     phases: int = NetworkConfig.phases
     radius_l2_km: float = NetworkConfig.radius_l2_km
     radius_l3_km: float = NetworkConfig.radius_l3_km
-    max_l3_distance_km: Optional[float] = NetworkConfig.max_l3_distance_km
+    max_l3_distance_km: float | None = NetworkConfig.max_l3_distance_km
     min_l3_spacing_km: float = NetworkConfig.min_l3_spacing_km
     min_coverage_l2_share: float = NetworkConfig.min_coverage_l2_share
     min_coverage_l3_share: float = NetworkConfig.min_coverage_l3_share
@@ -131,7 +130,7 @@ class NetworkPlanConfig(Config):
     home_charger_public_need_ratio: float = NetworkConfig.home_charger_public_need_ratio
     min_ports_per_100_ev: float = NetworkConfig.min_ports_per_100_ev
     max_upgrades_per_phase: int = NetworkConfig.max_upgrades_per_phase
-    candidate_thinning_km: Optional[float] = NetworkConfig.candidate_thinning_km
+    candidate_thinning_km: float | None = NetworkConfig.candidate_thinning_km
     cost_scenario: str = "base"          # base | high_l3_cost | low_hardware_cost
     solver: str = NetworkConfig.solver
     mip_gap: float = NetworkConfig.mip_gap
@@ -189,8 +188,8 @@ def _all_fields(summary: dict) -> MetadataValue:
 
 def _map_context(warehouse: DuckDBResource):
     """Area polygons with EV counts and the boundary, when the warehouse has them (None otherwise)."""
-    import geopandas as gpd  # noqa: PLC0415
-    import shapely  # noqa: PLC0415
+    import geopandas as gpd
+    import shapely
 
     with warehouse.get_connection() as con:
         if not all(table_exists(con, t) for t in ("raw.areas", "core.area_totals")):
@@ -230,7 +229,8 @@ def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
         changes = result.plan[result.plan["action"] != "keep"]
         by_phase = (changes.groupby(["phase", "action"]).agg(sites=("site_id", "size"), capex_cad=("capex_cad", "sum"))
                     .reset_index())
-        meta["actions"] = summary_table(by_phase, {"phase": "plan phase (1 = first)", "action": "what happens to the site",
+        meta["actions"] = summary_table(by_phase, {"phase": "plan phase (1 = first)",
+                                                   "action": "what happens to the site",
                                                    "sites": "number of sites", "capex_cad": "capital cost, CAD"}) \
             if len(changes) else "no changes"
     meta.update(extra)

@@ -174,7 +174,8 @@ def placement_plan_feasible(warehouse: DuckDBResource):
 
 class ShellaiBenchmarkConfig(Config):
     data_dir: str = ""  # folder with the Shell.ai 2022 files; default: EVCHARGE_SHELLAI_DIR
-    cases: list[str] = ["reference"]  # any of "reference", "backtest", "forecast"
+    # any of "reference", "backtest", "forecast"; a list default is safe here: pydantic copies it per instance
+    cases: list[str] = ["reference"]  # noqa: RUF012
     nearest: int = 10
     mip_gap: float = 1e-4
 

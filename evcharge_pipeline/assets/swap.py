@@ -10,7 +10,6 @@ from dagster import (
     BackfillPolicy,
     Config,
     MaterializeResult,
-    MetadataValue,
     StaticPartitionsDefinition,
     asset,
     asset_check,
@@ -18,8 +17,8 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from evcharge_pipeline.assets.common import key_figures, markdown_table, picture, summary_table
 from evcharge_pipeline import validation
+from evcharge_pipeline.assets.common import key_figures, markdown_table, picture, summary_table
 from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.solving import has_solution
 from evcharge_pipeline.sources.common import with_provenance
@@ -80,7 +79,8 @@ def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
         context.log.info("region has no [swap] section; swap assets have nothing to do")
         return MaterializeResult(metadata={"status": NO_SECTION})
     origin = inputs.provenance
-    frames = {"raw.swap_stations": (inputs.stations, origin["stations"]), "raw.swap_hubs": (inputs.hubs, origin["hubs"])}
+    frames = {"raw.swap_stations": (inputs.stations, origin["stations"]),
+              "raw.swap_hubs": (inputs.hubs, origin["hubs"])}
     if inputs.log is not None:
         frames["raw.swap_log"] = (inputs.log, origin["log"])
     else:  # no log in this region: an empty table, not a stale one from an earlier region
@@ -90,7 +90,8 @@ def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
     counts = {}
     with warehouse.get_connection() as con:
         for table, (frame, prov) in frames.items():
-            stamped = with_provenance(frame, prov["source"], prov["sha256"]).astype({"source": "string", "sha256": "string"})
+            stamped = with_provenance(frame, prov["source"], prov["sha256"])
+            stamped = stamped.astype({"source": "string", "sha256": "string"})
             counts[table] = replace_table(con, table, stamped)
     return MaterializeResult(metadata={
         "status": "loaded",
@@ -124,7 +125,8 @@ def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, 
     inputs = _load(region)
     if inputs is None:
         with warehouse.get_connection() as con:
-            replace_table(con, "plan.swap_summary", pd.DataFrame([{"status": NO_SECTION, "reason": "region has no [swap] section"}]))
+            replace_table(con, "plan.swap_summary",
+                          pd.DataFrame([{"status": NO_SECTION, "reason": "region has no [swap] section"}]))
         return MaterializeResult(metadata={"status": NO_SECTION})
     sim = SimulationConfig(days=config.sim_days, warmup_days=config.sim_warmup_days,
                            replications=config.sim_replications, confidence=config.sim_confidence, seed=config.seed)
@@ -217,7 +219,8 @@ def swap_sensitivity(context: AssetExecutionContext, config: SwapSensitivityConf
             first = rows.iloc[0]
             summaries.append({"scenario": key, "status": first["status"], "total_batteries": first["total_batteries"],
                               "total_charging_ports": first["total_charging_ports"],
-                              "total_cost_cad": first["total_cost_cad"], "sim_fill_rate_ci_low": first["sim_fill_rate_ci_low"]})
+                              "total_cost_cad": first["total_cost_cad"],
+                              "sim_fill_rate_ci_low": first["sim_fill_rate_ci_low"]})
             context.log.info(f"{key}: {first['status']}, {first['total_batteries']} batteries, "
                              f"{first['total_charging_ports']} ports")
     table = pd.DataFrame(summaries)

@@ -37,8 +37,10 @@ def _guess_format(path: Path) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m evcharge_pipeline.benchmarks.acn", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sessions", required=True, type=Path, help="session log (ACN-Data JSON, flat CSV or Norwegian CSV)")
+    ap = argparse.ArgumentParser(prog="python -m evcharge_pipeline.benchmarks.acn",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", required=True, type=Path,
+                    help="session log (ACN-Data JSON, flat CSV or Norwegian CSV)")
     ap.add_argument("--format", choices=["acn_json", "flat_csv", "norway_csv"], help="default: from the file")
     ap.add_argument("--timezone", default="America/Los_Angeles", help="site time zone (hours of the tariff, days)")
     ap.add_argument("--limit-kw", type=float, required=True, help="transformer limit on the site load")
@@ -59,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="online mode: forecast cars from the same weekday of this many previous weeks "
                          f"(default {defaults.online_forecast_weeks}; 0 = none)")
     ap.add_argument("--forecast-factor", type=float, default=defaults.forecast_energy_factor,
-                    help=f"forecast cars' energy over the history's average (default {defaults.forecast_energy_factor})")
+                    help="forecast cars' energy over the history's average "
+                         f"(default {defaults.forecast_energy_factor})")
     ap.add_argument("--site", type=str, help="only sessions of this site_id (e.g. one Norwegian garage)")
     ap.add_argument("--exclude-station", action="append", default=[], help="ACN stationID to skip (repeatable)")
     ap.add_argument("--days", type=int, help="only the first N days (quick runs)")
@@ -173,19 +176,21 @@ def _run(args: argparse.Namespace) -> int:
                "sessions_fully_served", "peak_kw", "energy_cost", "demand_charge", "degradation_cost", "solve_seconds"]
     table[columns].to_csv(args.out / "metrics.csv", index=False)
     sched = result.schedule.copy()
-    sched["period_start"] = pd.DatetimeIndex(sched["period_start"]).tz_convert(args.timezone).map(lambda t: t.isoformat())
+    local_start = pd.DatetimeIndex(sched["period_start"]).tz_convert(args.timezone)
+    sched["period_start"] = local_start.map(lambda t: t.isoformat())
     sched[["method", "session_id", "period_start", "power_kw"]].to_csv(args.out / "schedule.csv", index=False)
     (args.out / "period_minutes.txt").write_text(f"{site.period_minutes}\n")
     per_day.to_csv(args.out / "per_day.csv", index=False)
 
-    show = table[["method", "energy_delivered_kwh", "energy_delivered_share", "gap_to_bound_pp", "sessions_fully_served",
-                  "peak_kw", "energy_cost", "cost_per_kwh", "demand_charge", "degradation_cost", "solve_seconds",
-                  "max_day_seconds", "days_not_optimal", "max_mip_gap"]]
+    show = table[["method", "energy_delivered_kwh", "energy_delivered_share", "gap_to_bound_pp",
+                  "sessions_fully_served", "peak_kw", "energy_cost", "cost_per_kwh", "demand_charge",
+                  "degradation_cost", "solve_seconds", "max_day_seconds", "days_not_optimal", "max_mip_gap"]]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(show.to_string(index=False))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"limit {args.limit_kw} kW, {len(days)} days, step {site.period_minutes} min; "
-          f"bound {100 * bound_kwh / requested:.3f} %; wall {time.perf_counter() - t_start:.1f} s; peak memory {peak_mb:.0f} MiB")
+          f"bound {100 * bound_kwh / requested:.3f} %; wall {time.perf_counter() - t_start:.1f} s; "
+          f"peak memory {peak_mb:.0f} MiB")
     return 0
 
 

@@ -53,7 +53,8 @@ def _simulate_single(params: SingleHubInput, spares: int, ports: int, days: int,
                           np.array([ports]), params.charging_hours)
     warmup = 2
     result = simulate_plan(plan, ProfileArrivals(rate, grid),
-                           SimulationConfig(days=days + warmup, warmup_days=warmup, replications=replications, seed=seed))
+                           SimulationConfig(days=days + warmup, warmup_days=warmup, replications=replications,
+                                            seed=seed))
     hub = result.per_hub.iloc[0]
     return {
         "sim_fill_rate": round(result.fill_rate, 6),
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.benchmark:
             out = {"benchmarks": []}
             if args.benchmark in ("simulation", "all"):
-                out["benchmarks"].append(benchmark_simulation(args.sim_vehicles, args.sim_days, args.replications, args.seed))
+                out["benchmarks"].append(benchmark_simulation(args.sim_vehicles, args.sim_days, args.replications,
+                                                              args.seed))
             if args.benchmark in ("milp", "all"):
                 out["benchmarks"].append(benchmark_milp(args.milp_stations, args.milp_hubs, args.milp_vehicles,
                                                         args.seed, args.time_limit_seconds))

@@ -152,7 +152,8 @@ def _method(values: np.ndarray, name: str, horizon: int, cfg: ForecastConfig) ->
     return np.maximum(out, 0.0)
 
 
-def forecast_method(values: np.ndarray, method: str, horizon: int, config: ForecastConfig = ForecastConfig()) -> np.ndarray:
+def forecast_method(values: np.ndarray, method: str, horizon: int,
+                    config: ForecastConfig = ForecastConfig()) -> np.ndarray:
     """Forecast ``horizon`` years ahead with one method: (n, horizon)."""
     return _method(np.asarray(values, float), method, horizon, config)
 

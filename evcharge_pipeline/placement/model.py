@@ -118,7 +118,7 @@ class PlacementProblem:
 
     @property
     def n_supply(self) -> int:
-        return int(len(self.parking_slots))
+        return len(self.parking_slots)
 
     def scenarios(self) -> tuple[np.ndarray, np.ndarray]:
         demand = np.asarray(self.demand, float)
@@ -198,7 +198,8 @@ def solve_placement(problem: PlacementProblem, config: PlacementConfig = Placeme
     if rounded is not None and rounded.ok and (not result.ok or result.objective > rounded.objective):
         rounded.best_bound = max(rounded.best_bound, result.best_bound or -np.inf)
         rounded.mip_gap = (rounded.objective - rounded.best_bound) / max(abs(rounded.objective), 1e-9)
-        rounded.status, rounded.reason = solving.TIME_LIMIT, f"LP rounding kept (gap {rounded.mip_gap:.4%}); MILP: {result.reason}"
+        rounded.status = solving.TIME_LIMIT
+        rounded.reason = f"LP rounding kept (gap {rounded.mip_gap:.4%}); MILP: {result.reason}"
         rounded.solve_seconds += result.solve_seconds
         return rounded
     pool = problem.all_pairs
@@ -354,7 +355,7 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
             cons += [eta >= c for c in op_cost]
             op_total = eta
         elif config.robust_objective == "expected":
-            op_total = sum(w * c for w, c in zip(weights, op_cost))
+            op_total = sum(w * c for w, c in zip(weights, op_cost, strict=True))
         else:
             raise ValueError(f"robust_objective must be 'expected' or 'worst_case', got {config.robust_objective!r}")
         objective = op_total + cp.sum(infra_by_year)
@@ -374,7 +375,7 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
             for k in range(n_scen):
                 cons += [mismatch[k] >= served - demand[k].T, mismatch[k] >= demand[k].T - served]
             objective = objective + config.mismatch_cost_cad_per_unit * sum(
-                w * cp.sum(e) for w, e in zip(weights, mismatch))
+                w * cp.sum(e) for w, e in zip(weights, mismatch, strict=True))
         else:
             raise ValueError(f"service must be 'hard', 'chosen' or 'recourse', got {config.service!r}")
 
@@ -392,7 +393,8 @@ def _solve_once(problem: PlacementProblem, arcs: Arcs, config: PlacementConfig,
     res = PlacementResult("", "", years, n_arcs=arcs.size, build_seconds=build, solve_seconds=solve)
     if stats.status == solving.INFEASIBLE:
         total = demand.sum(axis=2).max()
-        cap_max = (np.asarray(problem.parking_slots) * max(config.slow_capacity_units, config.fast_capacity_units)).sum()
+        per_slot = max(config.slow_capacity_units, config.fast_capacity_units)
+        cap_max = (np.asarray(problem.parking_slots) * per_slot).sum()
         res.status, res.reason = solving.INFEASIBLE, (
             f"no plan serves the demand: largest yearly demand {total:.6g} vs capacity with every slot "
             f"fast {cap_max:.6g}, or some demand point has no supply point within reach")

@@ -88,7 +88,8 @@ def load_demand_history_csv(path: Path | str, demand_ids, id_field: str = "deman
     ids = pd.to_numeric(frame[id_field], errors="coerce")
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DemandHistoryError(f"{path.name}: row {row + 1}, field {id_field!r} is not an id ({frame[id_field].iloc[row]!r})")
+        raise DemandHistoryError(f"{path.name}: row {row + 1}, field {id_field!r} is not an id "
+                                 f"({frame[id_field].iloc[row]!r})")
     known = pd.Index(pd.Series(demand_ids).astype("int64"))
     unknown = ~ids.astype("int64").isin(known)
     if unknown.any():
@@ -107,13 +108,13 @@ def load_demand_history_csv(path: Path | str, demand_ids, id_field: str = "deman
                           (num < 0, "is negative"), (np.isinf(num.fillna(0)), "is not finite")):
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DemandHistoryError(f"{path.name}: row {row + 1}, field {col!r} {what} ({frame[col].iloc[row]!r}); "
-                                         f"{int(bad.sum())} such value(s)")
+                raise DemandHistoryError(f"{path.name}: row {row + 1}, field {col!r} {what} "
+                                         f"({frame[col].iloc[row]!r}); {int(bad.sum())} such value(s)")
         values[int(col)] = num.to_numpy(float)
     wide = pd.DataFrame(values, index=ids.astype("int64").to_numpy())
     wide.index.name = "demand_id"
     missing = known.difference(wide.index)
-    report = {"history_rows": len(wide), "demand_points_without_history": int(len(missing)),
+    report = {"history_rows": len(wide), "demand_points_without_history": len(missing),
               "history_years": f"{years[0]}-{years[-1]}"}
     wide = wide.reindex(known, fill_value=0.0)
     return wide, report
@@ -149,7 +150,7 @@ class RegionForecast:
 
 
 def _qcol(q: float) -> str:
-    return f"q{int(round(q * 100)):02d}_evs"
+    return f"q{round(q * 100):02d}_evs"
 
 
 def forecast_region(points: pd.DataFrame, history: pd.DataFrame | None,
@@ -199,7 +200,8 @@ def supply_points(stations: pd.DataFrame, candidates: pd.DataFrame,
     out = pd.concat([existing, cand], ignore_index=True)
     dup = out["site_id"].duplicated()
     if dup.any():
-        raise ValueError(f"site ids repeat across stations and candidate sites: {out.loc[dup, 'site_id'].head().tolist()}")
+        raise ValueError("site ids repeat across stations and candidate sites: "
+                         f"{out.loc[dup, 'site_id'].head().tolist()}")
     return out
 
 
@@ -217,7 +219,7 @@ def plan_region(forecast_table: pd.DataFrame, coverage: pd.DataFrame, sites: pd.
     """Size slow/fast chargers per site and year and assign demand, robust to the forecast quantiles."""
     years = sorted(forecast_table["year"].unique().tolist())
     qcols = [c for c in forecast_table.columns if c.startswith("q") and c.endswith("_evs")]
-    wide = forecast_table.pivot(index="demand_id", columns="year", values=qcols + ["forecast_evs"])
+    wide = forecast_table.pivot(index="demand_id", columns="year", values=[*qcols, "forecast_evs"])
     demand_ids = wide.index.to_numpy()
     # scenarios (K, T, n): the forecast quantiles with equal weights
     scen = np.stack([wide[c][years].to_numpy(float).T for c in qcols]) if qcols else \
@@ -231,11 +233,12 @@ def plan_region(forecast_table: pd.DataFrame, coverage: pd.DataFrame, sites: pd.
     arcs = pm.arcs_from_pairs(dem_pos[cov["demand_id"]].to_numpy(), site_pos[cov["site_id"]].to_numpy(),
                               cov["distance_km"].to_numpy())
     without_site = int(len(demand_ids) - cov["demand_id"].nunique())
-    problem = pm.PlacementProblem(arcs=arcs, n_demand=len(demand_ids), parking_slots=sites["parking_slots"].to_numpy(int),
+    problem = pm.PlacementProblem(arcs=arcs, n_demand=len(demand_ids),
+                                  parking_slots=sites["parking_slots"].to_numpy(int),
                                   existing_slow=sites["existing_slow"].to_numpy(int),
                                   existing_fast=sites["existing_fast"].to_numpy(int), demand=scen, years=years)
     result = pm.solve_placement(problem, config.placement_config())
-    expected = (scen.mean(axis=0) if config.service != "hard" else scen.mean(axis=0))  # (T, n)
+    expected = scen.mean(axis=0)  # (T, n): mean over the equally weighted quantile scenarios
     point = wide["forecast_evs"][years].to_numpy(float).T
     if not result.ok:
         summary = pd.DataFrame({"year": years, "status": result.status, "reason": result.reason,

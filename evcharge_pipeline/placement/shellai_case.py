@@ -74,7 +74,7 @@ def run(data_dir: Path, out_dir: Path, years: list[int] | None = None, history_u
             forecast_info["point_mae_vs_truth"] = {
                 y: float(np.abs(fc.point[:, k] - truth[y]).mean()) for k, y in enumerate(years) if y in truth}
         log(f"forecast: {fc.method} chosen by rolling-origin backtest (MAE {fc.summary.iloc[0]['mae']:.3f}); "
-            f"point totals {', '.join(f'{y}: {v:,.0f}' for y, v in zip(years, fc.point.sum(axis=0)))}")
+            f"point totals {', '.join(f'{y}: {v:,.0f}' for y, v in zip(years, fc.point.sum(axis=0), strict=True))}")
     forecast_seconds = time.perf_counter() - t0
 
     restricted = nearest is not None and nearest < supply.n_points

@@ -42,7 +42,7 @@ class DemandHistory:
     def n_points(self) -> int:
         return int(self.values.shape[0])
 
-    def until(self, last_year: int) -> "DemandHistory":
+    def until(self, last_year: int) -> DemandHistory:
         keep = [k for k, y in enumerate(self.years) if y <= last_year]
         if len(keep) < 2:
             raise DataError(f"history until {last_year} keeps fewer than two years of {self.years}")
@@ -278,7 +278,7 @@ def read_solution(path: Path | str, n_demand: int, n_supply: int) -> list[YearPl
 
 
 def _no_duplicates(path: Path, mask: np.ndarray, keys: np.ndarray, what: str) -> None:
-    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    uniq, _first, counts = np.unique(keys, return_index=True, return_counts=True)
     if (counts > 1).any():
         rows = np.flatnonzero(mask)
         dup_key = uniq[counts > 1][0]

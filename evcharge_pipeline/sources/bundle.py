@@ -10,11 +10,11 @@ import geopandas as gpd
 import pandas as pd
 
 from evcharge_pipeline.region import InputError, RegionBundle
-from evcharge_pipeline.validation import swapped_coordinate_rows
 from evcharge_pipeline.sources import census, geojson, stations, transit
 from evcharge_pipeline.sources.candidates import DEFAULT_GRID_SPACING_M, grid_candidates, read_candidate_geojson
 from evcharge_pipeline.sources.common import sha256_of
 from evcharge_pipeline.sources.openchargemap import OpenChargeMapConfig, api_key_from_env, fetch_pois
+from evcharge_pipeline.validation import swapped_coordinate_rows
 
 
 @dataclass(frozen=True)

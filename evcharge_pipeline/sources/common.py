@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ def sha256_of(path: str | Path) -> str:
 
 def with_provenance(frame: pd.DataFrame, source: str, sha256: str) -> pd.DataFrame:
     """Add the `source`, `sha256` and `loaded_at` columns every raw table carries."""
-    return frame.assign(source=source, sha256=sha256, loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    return frame.assign(source=source, sha256=sha256, loaded_at=datetime.now(UTC).replace(tzinfo=None))
 
 
 def read_json(path: str | Path) -> object:
@@ -118,7 +118,8 @@ def numeric_column(
         below = values < minimum
         if below.any():
             i = int(np.flatnonzero(below.to_numpy())[0])
-            raise InputError(path, f"value {values.iloc[i]} is below the minimum {minimum}", row=i + row_offset, field=column)
+            raise InputError(path, f"value {values.iloc[i]} is below the minimum {minimum}", row=i + row_offset,
+                             field=column)
     return values.astype(float)
 
 
@@ -138,11 +139,13 @@ def check_coordinates(lat: pd.Series, lon: pd.Series, path: str | Path, lat_fiel
         i = int(np.flatnonzero(bad_lat.to_numpy())[0])
         swap = abs(lat.iloc[i]) <= 180 and abs(lon.iloc[i]) <= 90
         hint = " (latitude and longitude look swapped)" if swap else ""
-        raise InputError(path, f"latitude {lat.iloc[i]} is out of range [-90, 90]{hint}", row=i + row_offset, field=lat_field)
+        raise InputError(path, f"latitude {lat.iloc[i]} is out of range [-90, 90]{hint}", row=i + row_offset,
+                         field=lat_field)
     bad_lon = ~lon.between(-180, 180)
     if bad_lon.any():
         i = int(np.flatnonzero(bad_lon.to_numpy())[0])
-        raise InputError(path, f"longitude {lon.iloc[i]} is out of range [-180, 180]", row=i + row_offset, field=lon_field)
+        raise InputError(path, f"longitude {lon.iloc[i]} is out of range [-180, 180]", row=i + row_offset,
+                         field=lon_field)
 
 
 def check_unique(values: pd.Series, path: str | Path, field: str, row_offset: int = CSV_FIRST_DATA_LINE) -> None:

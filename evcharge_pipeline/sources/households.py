@@ -59,7 +59,7 @@ def read_households_csv(path: str | Path, id_field: str, median_income_field: st
     check_unique(ids, path, id_field)
     frame = pd.DataFrame({"area_id": ids,
                           "median_income": numeric_column(raw, median_income_field, path, allow_blank=True, minimum=0)})
-    for canonical, column in zip(DWELLING_TYPES, dwelling_fields):
+    for canonical, column in zip(DWELLING_TYPES, dwelling_fields, strict=True):
         frame[canonical] = numeric_column(raw, column, path, minimum=0)
     frame["dwellings"] = frame[list(DWELLING_TYPES)].sum(axis=1)
     suppressed = sorted(frame.loc[frame["median_income"].isna(), "area_id"])

@@ -50,7 +50,8 @@ def _finish(frame: pd.DataFrame) -> StationTable:
         column = f"ports_{level.lower()}"
         if column not in frame:
             frame[column] = np.where(frame["level"] == level, frame["ports"], 0)
-    frame[["ports", "ports_l1", "ports_l2", "ports_l3"]] = frame[["ports", "ports_l1", "ports_l2", "ports_l3"]].astype("int64")
+    port_columns = ["ports", "ports_l1", "ports_l2", "ports_l3"]
+    frame[port_columns] = frame[port_columns].astype("int64")
     return StationTable(frame=frame[STATION_COLUMNS].reset_index(drop=True), unknown_level_as_l2=int(unknown.sum()))
 
 
@@ -191,7 +192,7 @@ def parse_openchargemap_pois(pois: object, source: str | Path) -> StationTable:
             raw_ports = shares / shares.sum() * ports
             whole = np.floor(raw_ports).astype(int)
             whole[np.argsort(raw_ports - whole)[::-1][: ports - whole.sum()]] += 1
-            breakdown = dict(zip(("L1", "L2", "L3"), whole.tolist()))
+            breakdown = dict(zip(("L1", "L2", "L3"), whole.tolist(), strict=True))
         status = _object(poi.get("StatusType"), source, index, "StatusType")
         operator = _object(poi.get("OperatorInfo"), source, index, "OperatorInfo")
         rows.append({

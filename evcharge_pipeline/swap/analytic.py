@@ -124,7 +124,7 @@ class TimeGrid:
     def to_hourly_mean(self, values: np.ndarray) -> np.ndarray:
         per = self.steps // 24
         values = np.asarray(values, dtype=float)
-        return values.reshape(values.shape[:-1] + (24, per)).mean(axis=-1)
+        return values.reshape((*values.shape[:-1], 24, per)).mean(axis=-1)
 
 
 def operating_profile(operating_start_hour: float, operating_hours: float) -> np.ndarray:
@@ -221,7 +221,7 @@ def size_ports(
     a = lam * charging_hours
     if lam == 0:
         return PortSizing(0, 0.0, 0.0, 0.0, 0.0)
-    lo = int(math.floor(a)) + 1
+    lo = math.floor(a) + 1
     candidates = np.arange(lo, lo + 10 * int(math.sqrt(a) + 5) + 20)
     prob = erlang_c(candidates, a)
     wait = erlang_c_mean_wait_hours(candidates, lam, charging_hours)
@@ -302,7 +302,7 @@ def pipeline_mean_constant_delay(rate_per_hour: np.ndarray, delta_hours: np.ndar
     n, h = grid.steps, grid.step_hours
     per_step = rate * h
     day_total = per_step.sum(axis=-1)  # (stations,)
-    cum = np.concatenate([np.zeros(rate.shape[:-1] + (1,)), np.cumsum(per_step, axis=-1)], axis=-1)
+    cum = np.concatenate([np.zeros((*rate.shape[:-1], 1)), np.cumsum(per_step, axis=-1)], axis=-1)
 
     def cumulative(x: np.ndarray) -> np.ndarray:
         # arrivals in [0, x) for x of shape (stations, hubs, steps), periodic extension
@@ -315,7 +315,7 @@ def pipeline_mean_constant_delay(rate_per_hour: np.ndarray, delta_hours: np.ndar
         return value + day * day_total[:, None, None]
 
     t = (np.arange(n) + 0.5) * h
-    t3 = np.broadcast_to(t, delta.shape + (n,))
+    t3 = np.broadcast_to(t, (*delta.shape, n))
     return cumulative(t3) - cumulative(t3 - delta[..., None])
 
 
@@ -410,14 +410,14 @@ def service_table(
         fill = (weights * cdf_arrival).sum(axis=-2) / total
     # per clock hour
     per = grid.steps // 24
-    hourly_num = (weights * cdf_arrival).reshape(rate.shape[:-1] + (24, per, levels.size)).sum(axis=-2)
-    hourly_den = weights.reshape(rate.shape[:-1] + (24, per, 1)).sum(axis=-2)
+    hourly_num = (weights * cdf_arrival).reshape((*rate.shape[:-1], 24, per, levels.size)).sum(axis=-2)
+    hourly_den = weights.reshape((*rate.shape[:-1], 24, per, 1)).sum(axis=-2)
     with np.errstate(invalid="ignore", divide="ignore"):
         hourly_fill = np.where(hourly_den > 0, hourly_num / np.where(hourly_den > 0, hourly_den, 1.0), np.inf)
     worst = hourly_fill.min(axis=-2)
     # time-average backorders E[(D - k)^+] = m - k + sum_{j<k} P(D <= j)
     cdf_time = pipeline_cdf(levels, m, dispersion, size_biased=False)  # P(D <= j), j = 0..K
-    partial = np.concatenate([np.zeros(cdf_time.shape[:-1] + (1,)), np.cumsum(cdf_time, axis=-1)[..., :-1]], axis=-1)
+    partial = np.concatenate([np.zeros((*cdf_time.shape[:-1], 1)), np.cumsum(cdf_time, axis=-1)[..., :-1]], axis=-1)
     ebo = np.clip(m[..., None] - levels + partial, 0.0, None).mean(axis=-2)
     ready = cdf_time.mean(axis=-2)
     return ServiceTable(levels, fill, worst, ebo, ready)
@@ -524,9 +524,9 @@ def solve_single_hub(params: SingleHubInput, dispersion: Dispersion = Dispersion
     ports = size_ports(peak, params.charging_hours, params.max_wait_probability, params.max_mean_wait_hours)
     # expected port wait of each step's arrivals (pointwise-stationary Erlang C at the hub arrival rate;
     # the hub sees the station rate shifted by the one-way transport time, the shift does not change rates)
-    hub_rate = np.roll(rate, int(round(params.transport_hours / grid.step_hours)))
+    hub_rate = np.roll(rate, round(params.transport_hours / grid.step_hours))
     wait_at_hub = erlang_c_mean_wait_hours(ports.ports, hub_rate, params.charging_hours)
-    wait = np.roll(wait_at_hub, -int(round(params.transport_hours / grid.step_hours)))
+    wait = np.roll(wait_at_hub, -round(params.transport_hours / grid.step_hours))
     delta = params.charging_hours + 2.0 * params.transport_hours + wait
     m = pipeline_mean_profile(rate, delta, grid)
     top = max_level_for(m, dispersion)
@@ -576,6 +576,6 @@ def naive_single_hub(params: SingleHubInput, port_margin: float = 0.2) -> NaiveP
     delta = params.charging_hours + params.transport_hours
     mean = rate * delta
     z = stats.norm.ppf(params.service_level)
-    spares = int(math.ceil(mean + z * math.sqrt(mean)))
-    ports = int(math.ceil((1 + port_margin) * rate * params.charging_hours))
+    spares = math.ceil(mean + z * math.sqrt(mean))
+    ports = math.ceil((1 + port_margin) * rate * params.charging_hours)
     return NaivePlan(rate, delta, mean, spares, ports)

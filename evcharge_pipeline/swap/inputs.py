@@ -34,6 +34,7 @@ a negative-binomial pipeline (day-to-day overdispersion test), and the simulatio
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -83,7 +84,8 @@ class SwapFleetConfig:
                 raise SwapInputError(f"{name} must be a whole hour, got {value!r}", name)
         if not (0 <= self.operating_start_hour < self.operating_end_hour <= 24):
             raise SwapInputError("operating hours need 0 <= operating_start_hour < operating_end_hour <= 24, got "
-                                 f"{self.operating_start_hour!r} and {self.operating_end_hour!r}", "operating_start_hour")
+                                 f"{self.operating_start_hour!r} and {self.operating_end_hour!r}",
+                                 "operating_start_hour")
         check_positive("transport_speed_kmh", self.transport_speed_kmh)
         if not math.isfinite(self.road_factor) or self.road_factor < 1:
             raise SwapInputError(f"road_factor must be a finite number >= 1, got {self.road_factor!r}", "road_factor")
@@ -127,7 +129,8 @@ class SwapInputs:
         fleet = fleet or self.fleet
         return grid.from_hourly(fleet.daily_swaps * self.hourly_shape)
 
-    def network_input(self, fleet: SwapFleetConfig | None = None, network: SwapNetworkConfig | None = None) -> SwapNetworkInput:
+    def network_input(self, fleet: SwapFleetConfig | None = None,
+                      network: SwapNetworkConfig | None = None) -> SwapNetworkInput:
         network = network or self.network
         grid = TimeGrid(network.step_minutes)
         return SwapNetworkInput(
@@ -151,8 +154,8 @@ class SwapInputs:
         codes = pd.Categorical(day, categories=all_days).codes
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(all_days) + 1))
-        day_hours = [hours[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
-        day_stations = [stations[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+        day_hours = [hours[order[a:b]] for a, b in itertools.pairwise(bounds)]
+        day_stations = [stations[order[a:b]] for a, b in itertools.pairwise(bounds)]
         scale = scale * self.fleet.daily_swaps / float(np.mean([h.size for h in day_hours]))
         return LogArrivals(day_hours=day_hours, day_stations=day_stations, scale=scale)
 
@@ -244,7 +247,8 @@ def load_swap_log(path: Path, station_ids: list[str]) -> pd.DataFrame:
     unknown = ~station.isin(set(station_ids))
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise InputError(path, f"station {station.iloc[i]!r} is not in the stations file", row=i + 2, field="station_id")
+        raise InputError(path, f"station {station.iloc[i]!r} is not in the stations file", row=i + 2,
+                         field="station_id")
     out = pd.DataFrame({"timestamp": stamps, "station_id": station})
     out["vehicle_id"] = frame["vehicle_id"].astype(str) if "vehicle_id" in frame else ""
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)

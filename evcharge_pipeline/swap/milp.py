@@ -154,7 +154,8 @@ def build_tables(data: SwapNetworkInput, config: SwapNetworkConfig) -> SwapTable
     pair_station, pair_hub = np.nonzero(allowed)
     pair_tt = tt[pair_station, pair_hub]
     # pipeline means per pair: (stations, hubs, steps) -> (pairs, steps)
-    delta_matrix = np.where(allowed, config.charging_hours + 2.0 * np.where(allowed, tt, 0) + config.max_mean_wait_hours, 0.0)
+    delay = config.charging_hours + 2.0 * np.where(allowed, tt, 0) + config.max_mean_wait_hours
+    delta_matrix = np.where(allowed, delay, 0.0)
     m_all = pipeline_mean_constant_delay(rate, delta_matrix, grid)
     m_pairs = m_all[pair_station, pair_hub]
     top = max_level_for(m_pairs, data.dispersion)
@@ -385,7 +386,8 @@ def _describe(data: SwapNetworkInput, config: SwapNetworkConfig, tables: SwapTab
         "transport_hours_one_way": tables.pair_transport_hours[pair],
         "swaps_per_day": annual / DAYS_PER_YEAR,
         "peak_swaps_per_hour": rate.max(axis=1),
-        "pipeline_hours_design": config.charging_hours + 2.0 * tables.pair_transport_hours[pair] + config.max_mean_wait_hours,
+        "pipeline_hours_design": (config.charging_hours + 2.0 * tables.pair_transport_hours[pair]
+                                  + config.max_mean_wait_hours),
         "pipeline_mean_peak": m_actual.max(axis=1),
         "spare_batteries": spares.astype(int),
         "fill_rate_design": tables.triple_fill[triples],
@@ -416,8 +418,10 @@ def _describe(data: SwapNetworkInput, config: SwapNetworkConfig, tables: SwapTab
     years = config.planning_years
     battery_capex = config.battery_cost_cad * float(spares.sum())
     stockout = years * float((annual * (1 - tables.triple_fill[triples])).sum()) * config.stockout_cost_cad
-    backorder = years * float(tables.triple_backorders[triples].sum()) * HOURS_PER_YEAR * config.backorder_cost_cad_per_hour
-    transport = years * float((annual * 2 * tables.pair_transport_hours[pair]).sum()) * config.transport_cost_cad_per_battery_hour
+    backorder = (years * float(tables.triple_backorders[triples].sum()) * HOURS_PER_YEAR
+                 * config.backorder_cost_cad_per_hour)
+    transport = (years * float((annual * 2 * tables.pair_transport_hours[pair]).sum())
+                 * config.transport_cost_cad_per_battery_hour)
     breakdown = {
         "hub_fixed_cost_cad": float(hubs["fixed_cost_cad"].sum()),
         "port_cost_cad": float(hubs["port_cost_cad"].sum()),

@@ -67,7 +67,8 @@ def write_sample_swap(folder: Path, seed: int = 7, center: tuple[float, float] =
     start = pd.Timestamp("2026-09-07")
     for d in range(days):
         multiplier = rng.gamma(gamma_shape, 1.0 / gamma_shape)
-        expected = vehicles * swaps_per_vehicle_day * multiplier * stations["share"].to_numpy()[:, None] * profile[None, :]
+        share = stations["share"].to_numpy()[:, None]
+        expected = vehicles * swaps_per_vehicle_day * multiplier * share * profile[None, :]
         counts = rng.poisson(expected)  # (stations, 24)
         st_idx, hour = np.nonzero(counts)
         reps = counts[st_idx, hour]

@@ -83,7 +83,7 @@ class ProfileArrivals(ArrivalSource):
     def generate(self, days: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         rate = np.asarray(self.rate_per_hour, dtype=float)
         h = self.grid.step_hours
-        counts = rng.poisson(np.broadcast_to(rate * h, (days,) + rate.shape))  # (days, stations, steps)
+        counts = rng.poisson(np.broadcast_to(rate * h, (days, *rate.shape)))  # (days, stations, steps)
         day_idx, station_idx, step_idx = np.nonzero(counts)
         reps = counts[day_idx, station_idx, step_idx]
         day_idx, station_idx, step_idx = (np.repeat(a, reps) for a in (day_idx, station_idx, step_idx))
@@ -232,7 +232,8 @@ def _replicate(plan: PlanToSimulate, times: np.ndarray, stations: np.ndarray, wa
     return filled, rider_wait, port_wait, hub_busy
 
 
-def simulate_plan(plan: PlanToSimulate, arrivals: ArrivalSource, config: SimulationConfig = SimulationConfig()) -> SimulationResult:
+def simulate_plan(plan: PlanToSimulate, arrivals: ArrivalSource,
+                  config: SimulationConfig = SimulationConfig()) -> SimulationResult:
     """Simulate `plan` for `config.replications` independent replications and summarise service and ports."""
     plan.validate()
     config.validate()
@@ -270,9 +271,11 @@ def simulate_plan(plan: PlanToSimulate, arrivals: ArrivalSource, config: Simulat
         done = ~np.isnan(pw)
         cnt = np.bincount(hub_of_arrival[done], minlength=n_hub)
         with np.errstate(invalid="ignore", divide="ignore"):
-            hub_pwait.append(np.bincount(hub_of_arrival[done], weights=pw[done] > 1e-9, minlength=n_hub) / np.maximum(cnt, 1))
-            hub_mwait.append(np.bincount(hub_of_arrival[done], weights=pw[done], minlength=n_hub) / np.maximum(cnt, 1))
-            hub_util.append(np.where(plan.hub_ports > 0, hub_busy / (np.maximum(plan.hub_ports, 1) * measured_hours), np.nan))
+            per_hub = np.maximum(cnt, 1)
+            hub_pwait.append(np.bincount(hub_of_arrival[done], weights=pw[done] > 1e-9, minlength=n_hub) / per_hub)
+            hub_mwait.append(np.bincount(hub_of_arrival[done], weights=pw[done], minlength=n_hub) / per_hub)
+            port_hours = np.maximum(plan.hub_ports, 1) * measured_hours
+            hub_util.append(np.where(plan.hub_ports > 0, hub_busy / port_hours, np.nan))
         rep_rows.append({"replication": r, "swaps": int(keep.sum()), "fill_rate": float(f.mean()) if f.size else np.nan,
                          "mean_rider_wait_hours": float(np.nanmean(rider_wait[keep])) if f.size else np.nan})
     reps = pd.DataFrame(rep_rows)
@@ -283,7 +286,8 @@ def simulate_plan(plan: PlanToSimulate, arrivals: ArrivalSource, config: Simulat
         "station_id": plan.station_ids,
         "hub_id": [plan.hub_ids[h] for h in plan.station_hub],
         "spare_batteries": np.asarray(plan.spares, dtype=int),
-        "sim_swaps_per_day": np.vstack(station_arrivals).sum(axis=0) / (config.replications * (config.days - config.warmup_days)),
+        "sim_swaps_per_day": (np.vstack(station_arrivals).sum(axis=0)
+                              / (config.replications * (config.days - config.warmup_days))),
         "sim_fill_rate": per_station_ci[:, 0],
         "sim_fill_rate_ci_low": per_station_ci[:, 1],
         "sim_fill_rate_ci_high": per_station_ci[:, 2],

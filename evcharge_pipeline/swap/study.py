@@ -107,7 +107,20 @@ def pooled_spares(inputs: SwapInputs, plan: SwapNetworkPlan, fleet: SwapFleetCon
     return int(required_level(measure, network.service_level))
 
 
-def _plan_to_simulate(plan: SwapNetworkPlan, spares: np.ndarray, ports: np.ndarray, charging_hours: float) -> PlanToSimulate:
+NAIVE_PIPELINE_BASIS = "charging + one-way trip, 24 h average"
+
+
+def _comparison_row(method: str, spares: int, ports: int, basis: str, result: SimulationResult) -> dict:
+    """One row of the plan-versus-naive comparison: the sizing and what the simulation measured."""
+    return {"method": method, "spare_batteries": spares, "charging_ports": ports, "pipeline_hours_basis": basis,
+            "sim_fill_rate": result.fill_rate, "sim_fill_rate_ci_low": result.fill_rate_ci_low,
+            "sim_fill_rate_ci_high": result.fill_rate_ci_high,
+            "sim_port_wait_probability": float(result.per_hub["sim_port_wait_probability"].max()),
+            "sim_mean_rider_wait_hours": float(result.per_replication["mean_rider_wait_hours"].mean())}
+
+
+def _plan_to_simulate(plan: SwapNetworkPlan, spares: np.ndarray, ports: np.ndarray,
+                      charging_hours: float) -> PlanToSimulate:
     hub_ids = plan.hubs["hub_id"].tolist()
     return PlanToSimulate(
         station_ids=plan.stations["station_id"].tolist(),
@@ -139,7 +152,8 @@ def run_study(inputs: SwapInputs, fleet: SwapFleetConfig | None = None, network:
     }
     if not plan.solved:
         summary = pd.DataFrame([base])
-        return SwapStudy(plan, None, None, summary, plan.stations, plan.hubs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+        return SwapStudy(plan, None, None, summary, plan.stations, plan.hubs,
+                         pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     stations, hubs = plan.stations.copy(), plan.hubs.copy()
     base.update(plan.cost_breakdown)
     base.update({
@@ -147,11 +161,13 @@ def run_study(inputs: SwapInputs, fleet: SwapFleetConfig | None = None, network:
         "spare_batteries": int(stations["spare_batteries"].sum()),
         "total_batteries": int(fleet.vehicles) + int(stations["spare_batteries"].sum()),
         "pooled_spare_batteries": pooled_spares(inputs, plan, fleet, network),
-        "analytic_fill_rate": float((stations["fill_rate"] * stations["swaps_per_day"]).sum() / stations["swaps_per_day"].sum()),
+        "analytic_fill_rate": float((stations["fill_rate"] * stations["swaps_per_day"]).sum()
+                                    / stations["swaps_per_day"].sum()),
     })
     result = naive_result = None
     comparison = pd.DataFrame()
-    hourly = pd.DataFrame({"hour": np.arange(24), "swaps_per_hour": fleet.daily_swaps * inputs.hourly_shape.sum(axis=0)})
+    hourly = pd.DataFrame({"hour": np.arange(24),
+                           "swaps_per_hour": fleet.daily_swaps * inputs.hourly_shape.sum(axis=0)})
     if sim is not None:
         arrivals, source = _arrivals(inputs, fleet, grid, use_log)
         result = simulate_plan(_plan_to_simulate(plan, stations["spare_batteries"], hubs["charging_ports"],
@@ -163,30 +179,18 @@ def run_study(inputs: SwapInputs, fleet: SwapFleetConfig | None = None, network:
         base["sim_meets_target"] = bool(result.fill_rate_ci_low >= network.service_level)
         base["sim_worst_station_fill_rate_ci_low"] = float(result.per_station["sim_fill_rate_ci_low"].min())
         hourly["sim_fill_rate"] = result.hourly_fill_rate
-        rows = [{"method": "stochastic_model", "spare_batteries": base["spare_batteries"],
-                 "charging_ports": base["charging_ports"], "pipeline_hours_basis": "charging + round trip + port wait",
-                 "sim_fill_rate": result.fill_rate, "sim_fill_rate_ci_low": result.fill_rate_ci_low,
-                 "sim_fill_rate_ci_high": result.fill_rate_ci_high,
-                 "sim_port_wait_probability": float(result.per_hub["sim_port_wait_probability"].max()),
-                 "sim_mean_rider_wait_hours": float(result.per_replication["mean_rider_wait_hours"].mean())}]
+        rows = [_comparison_row("stochastic_model", base["spare_batteries"], base["charging_ports"],
+                                "charging + round trip + port wait", result)]
         if compare_naive:
             spares, ports = naive_network(inputs, plan, fleet, network)
             naive_result = simulate_plan(_plan_to_simulate(plan, spares, ports, network.charging_hours), arrivals, sim)
-            rows.append({"method": "naive_24h_average", "spare_batteries": int(spares.sum()),
-                         "charging_ports": int(ports.sum()), "pipeline_hours_basis": "charging + one-way trip, 24 h average",
-                         "sim_fill_rate": naive_result.fill_rate, "sim_fill_rate_ci_low": naive_result.fill_rate_ci_low,
-                         "sim_fill_rate_ci_high": naive_result.fill_rate_ci_high,
-                         "sim_port_wait_probability": float(naive_result.per_hub["sim_port_wait_probability"].max()),
-                         "sim_mean_rider_wait_hours": float(naive_result.per_replication["mean_rider_wait_hours"].mean())})
+            rows.append(_comparison_row("naive_24h_average", int(spares.sum()), int(ports.sum()),
+                                        NAIVE_PIPELINE_BASIS, naive_result))
             # the naive spares with correctly sized ports isolate the inventory error from the port error
             spares_only = simulate_plan(_plan_to_simulate(plan, spares, hubs["charging_ports"], network.charging_hours),
                                         arrivals, sim)
-            rows.append({"method": "naive_spares_model_ports", "spare_batteries": int(spares.sum()),
-                         "charging_ports": base["charging_ports"], "pipeline_hours_basis": "charging + one-way trip, 24 h average",
-                         "sim_fill_rate": spares_only.fill_rate, "sim_fill_rate_ci_low": spares_only.fill_rate_ci_low,
-                         "sim_fill_rate_ci_high": spares_only.fill_rate_ci_high,
-                         "sim_port_wait_probability": float(spares_only.per_hub["sim_port_wait_probability"].max()),
-                         "sim_mean_rider_wait_hours": float(spares_only.per_replication["mean_rider_wait_hours"].mean())})
+            rows.append(_comparison_row("naive_spares_model_ports", int(spares.sum()), base["charging_ports"],
+                                        NAIVE_PIPELINE_BASIS, spares_only))
         comparison = pd.DataFrame(rows)
     curve_frame = service_curve(inputs, plan, fleet, network) if curve else pd.DataFrame()
     if curve:
@@ -229,7 +233,10 @@ SENSITIVITY_COLUMNS = {
 def sensitivity_rows(inputs: SwapInputs, key: str, sim: SimulationConfig) -> pd.DataFrame:
     """One scenario: the plan re-optimised with one parameter changed, a row per station."""
     name, value = parse_scenario(key)
-    overrides = {"vehicles": max(1, int(round(inputs.fleet.vehicles * value)))} if name == "vehicles_scale" else {name: value}
+    if name == "vehicles_scale":
+        overrides = {"vehicles": max(1, round(inputs.fleet.vehicles * value))}
+    else:
+        overrides = {name: value}
     fleet, network = with_overrides(inputs, **overrides)
     study = run_study(inputs, fleet=fleet, network=network, sim=sim, compare_naive=False, curve=False)
     s = study.summary.iloc[0]
