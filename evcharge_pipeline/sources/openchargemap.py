@@ -15,8 +15,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from evcharge_pipeline.sources.stations import StationTable, parse_openchargemap_pois
-
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.openchargemap.io/v3/poi"
@@ -117,10 +115,3 @@ def fetch_pois(bbox: tuple[float, float, float, float], api_key: str,
             time.sleep(wait)
     raise OpenChargeMapError(f"OpenChargeMap pull from {config.api_url} failed after "
                              f"{config.max_retries + 1} attempts: {last_problem}")
-
-
-def fetch_stations(bbox: tuple[float, float, float, float], config: OpenChargeMapConfig = OpenChargeMapConfig(),
-                   session: requests.Session | None = None) -> StationTable:
-    """Live pull parsed into the raw station schema."""
-    pois = fetch_pois(bbox, api_key_from_env(), config, session)
-    return parse_openchargemap_pois(pois, config.api_url)
