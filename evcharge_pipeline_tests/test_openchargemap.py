@@ -29,7 +29,7 @@ class ScriptedServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server API)
+            def do_GET(self):  # name fixed by the http.server API
                 outer.requests.append({"path": self.path, "key": self.headers.get("X-API-Key")})
                 kind, value = outer.replies.pop(0) if outer.replies else (200, json.dumps(GOOD))
                 if kind == "slow":
@@ -83,16 +83,17 @@ def test_slow_response_times_out_and_is_retried():
 
 
 def test_malformed_json_exhausts_retries_with_a_clear_message():
-    with ScriptedServer([(200, "{not json")] * 4) as server:
-        with pytest.raises(OpenChargeMapError, match="failed after 4 attempts: malformed JSON") as error:
-            fetch_pois(BBOX, SECRET, fast(server.url))
+    with (
+        ScriptedServer([(200, "{not json")] * 4) as server,
+        pytest.raises(OpenChargeMapError, match="failed after 4 attempts: malformed JSON") as error,
+    ):
+        fetch_pois(BBOX, SECRET, fast(server.url))
     assert SECRET not in str(error.value)
 
 
 def test_client_errors_are_not_retried():
-    with ScriptedServer([(403, "forbidden")]) as server:
-        with pytest.raises(OpenChargeMapError, match="HTTP 403"):
-            fetch_pois(BBOX, SECRET, fast(server.url))
+    with ScriptedServer([(403, "forbidden")]) as server, pytest.raises(OpenChargeMapError, match="HTTP 403"):
+        fetch_pois(BBOX, SECRET, fast(server.url))
     assert len(server.requests) == 1
 
 
