@@ -200,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-demand", type=int, default=20_000)
     parser.add_argument("--synthetic-candidates", type=int, default=2_000)
     parser.add_argument("--synthetic-time-limit", type=float, default=120.0)
+    parser.add_argument("--synthetic-extent-km", type=float, default=None,
+                        help="side of the synthetic square (default 40 km at 20,000 points, scaled with the square "
+                             "root of the point count: the same density at every size)")
+    parser.add_argument("--synthetic-budget", type=float, default=None,
+                        help="budget of the synthetic instance (default 8 M CAD per 2,000 candidates)")
     parser.add_argument("--no-spopt", action="store_true", help="skip the spopt comparison")
     parser.add_argument("--no-core", action="store_true", help="plan only: skip the MCLP core and spopt")
     parser.add_argument("--p", type=int, default=20, help="sites opened in the MCLP core comparison")
@@ -234,13 +239,16 @@ def main(argv: list[str] | None = None) -> int:
                    "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
                   for budget in budgets]
     if "synthetic" in wanted:
+        scale = args.synthetic_demand / 20_000
+        extent = args.synthetic_extent_km or 40.0 * scale ** 0.5
+        budget = args.synthetic_budget or 8_000_000.0 * args.synthetic_candidates / 2_000
         specs.append({"name": f"synthetic {args.synthetic_demand:,} x {args.synthetic_candidates:,}", "kind": "synthetic",
-                      "demand": args.synthetic_demand, "candidates": args.synthetic_candidates, "existing": 200,
-                      "extent_km": 40.0, "p": max(args.p, 50), "spopt": not args.no_spopt, "core": not args.no_core,
-                      "spopt_wall_seconds": args.spopt_wall_seconds,
+                      "demand": args.synthetic_demand, "candidates": args.synthetic_candidates,
+                      "existing": round(200 * scale), "extent_km": extent, "p": max(args.p, 50),
+                      "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds,
                       "config": {**base_cfg, "time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
-                                 "candidate_thinning_km": None, "budget_cad": 8_000_000.0,
-                                 "max_upgrades_per_phase": 20}})
+                                 "candidate_thinning_km": None, "budget_cad": budget,
+                                 "max_upgrades_per_phase": round(20 * scale)}})
     print(f"machine: {platform.platform()}, {mp.cpu_count()} cores, python {platform.python_version()}", flush=True)
     results = run(specs)
     print()

@@ -237,7 +237,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     lp_best = bound
 
     # Kernel MILP: the exact model on the plan's sites, the sites the master LP uses and the best others.
-    if config.kernel_candidates > 0 and best is not None and time.perf_counter() < deadline - 1.0:
+    if config.kernel_candidates > 0 and out.status != "infeasible" and time.perf_counter() < deadline - 1.0:
         kernel = kernel_search(model, inputs, config, best, best_value,
                                min(config.kernel_time_share * time_limit_seconds, deadline - time.perf_counter()))
         out.kernel_candidates = kernel.candidates

@@ -245,25 +245,27 @@ class KernelResult:
     seconds: float
 
 
-def kernel_search(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions, value: float,
-                  time_limit_seconds: float, support: np.ndarray | None = None) -> KernelResult:
-    """The exact monolithic MILP on a kernel of sites (`kernel_sites`), warm-started from the plan: a
-    primal heuristic (its bound holds for the kernel only and is not reported). The plan it returns is
-    re-evaluated on the full instance with `plan_value` and kept only when it meets the full model and
-    improves the objective."""
+def kernel_search(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions | None,
+                  value: float | None, time_limit_seconds: float, support: np.ndarray | None = None) -> KernelResult:
+    """The exact monolithic MILP on a kernel of sites (`kernel_sites`), warm-started from the plan `d` when
+    there is one (value: its `plan_value`): a primal heuristic (its bound holds for the kernel only and is
+    not reported). The plan it returns is re-evaluated on the full instance with `plan_value` and kept only
+    when it meets the full model and improves the objective."""
     started = time.perf_counter()
-    keep = kernel_sites(inputs, config, d, config.kernel_candidates, support)
+    around = d if d is not None else Decisions.empty(inputs, config.phases)
+    keep = kernel_sites(inputs, config, around, config.kernel_candidates, support)
     sub, index = restrict_sites(inputs, keep)
     sub_model = build_model(sub, config, objective="plan")
-    outcome = solve_model(sub_model, sub, config, warm=restrict_decisions(d, index),
+    outcome = solve_model(sub_model, sub, config, warm=restrict_decisions(d, index) if d is not None else None,
                           time_limit_seconds=time_limit_seconds)
     found, found_value = None, None
+    floor = -np.inf if value is None else value + 1e-9 * max(1.0, abs(value))
     if outcome.has_solution:
         plan = expand_decisions(decisions_from_values(sub_model, sub, config), index, inputs.n_sites)
         plan_objective = plan_value(model, inputs, config, plan)
-        if plan_objective is not None and plan_objective > value + 1e-9 * max(1.0, abs(value)):
+        if plan_objective is not None and plan_objective > floor:
             found, found_value = plan, plan_objective
-    log.info("kernel MILP on %d candidate sites: %s, objective %s (start %.6f)", sub.n_candidates, outcome.status,
+    log.info("kernel MILP on %d candidate sites: %s, objective %s (start %s)", sub.n_candidates, outcome.status,
              found_value, value)
     return KernelResult(found, found_value, sub.n_candidates, outcome.status, time.perf_counter() - started)
 

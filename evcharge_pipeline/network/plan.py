@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from evcharge_pipeline.network.inputs import (
     prepare_inputs,
 )
 from evcharge_pipeline.network.model import (
+    MCAD,
     assign_decisions,
     build_model,
     decisions_from_values,
@@ -183,14 +184,16 @@ def _coverage_figures(inputs: NetworkInputs, state: NetworkState | None, config:
     return out
 
 
-def diagnose(inputs: NetworkInputs, config: NetworkConfig) -> tuple[str, dict]:
-    """Name the constraints that make an instance infeasible and the smallest budget that would do."""
-    limit = config.diagnosis_time_limit_seconds
+def min_budget(inputs: NetworkInputs, config: NetworkConfig) -> tuple[list[str], dict]:
+    """The cheapest plan meeting every constraint but the budgets: its capex (`min_budget_cad`, best found)
+    and the solver's lower bound on it (`min_budget_lower_cad`: above the budget, infeasibility is proven)."""
     facts: dict = {}
     parts = []
     probe = config.with_changes(warm_start=False)
     min_capex = build_model(inputs, probe, objective="min_capex")
-    outcome = solve_model(min_capex, inputs, probe, time_limit_seconds=limit)
+    outcome = solve_model(min_capex, inputs, probe, time_limit_seconds=config.diagnosis_time_limit_seconds)
+    if outcome.bound is not None:
+        facts["min_budget_lower_cad"] = float(outcome.bound) * MCAD    # the min-capex objective is in MCAD
     if outcome.has_solution:
         cheapest = float(min_capex.expressions["capex"].value.sum())
         facts["min_budget_cad"] = cheapest
@@ -204,8 +207,19 @@ def diagnose(inputs: NetworkInputs, config: NetworkConfig) -> tuple[str, dict]:
         if cheapest <= config.budget_cad + 1e-6:
             parts[-1] = (f"the total budget suffices ({cheapest:,.0f} CAD needed) but the per-phase caps "
                          f"{[round(b) for b in config.phase_budgets()]} do not fit the spending profile")
-    else:
+    elif outcome.status == "infeasible":
         parts.append(f"infeasible even with unlimited budget (status {outcome.status})")
+    elif "min_budget_lower_cad" in facts:
+        parts.append(f"no plan found within {config.diagnosis_time_limit_seconds:g} s that meets the other "
+                     f"constraints; any such plan costs at least {facts['min_budget_lower_cad']:,.0f} CAD")
+    return parts, facts
+
+
+def diagnose(inputs: NetworkInputs, config: NetworkConfig) -> tuple[str, dict]:
+    """Name the constraints that make an instance infeasible and the smallest budget that would do."""
+    limit = config.diagnosis_time_limit_seconds
+    probe = config.with_changes(warm_start=False)
+    parts, facts = min_budget(inputs, config)
     culprits = []
     present = build_model(inputs, probe, objective="feasibility").constraint_groups
     for group in CONSTRAINT_GROUPS:
@@ -268,6 +282,17 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
     elif outcome.status == "time_limit_no_solution":
         diagnosis = (f"no feasible plan found within {config.time_limit_seconds:g} s; the greedy start was "
                      f"{'feasible' if greedy_feasible else 'infeasible'}; raise time_limit_seconds or relax targets")
+        if config.diagnose_infeasible:
+            parts, facts = min_budget(inputs, config)
+            lower = facts.get("min_budget_lower_cad")
+            if lower is not None and lower > config.budget_cad * (1 + 1e-9) + 1e-6:
+                # proven: every plan meeting the other constraints costs more than the budget
+                outcome = replace(outcome, status="infeasible", bound=None, gap=None)
+                facts_solve["bound_method"] = "min_capex_lower_bound"
+                diagnosis = (f"infeasible: every plan meeting the other constraints costs at least {lower:,.0f} CAD "
+                             f"(lower bound of the min-capex MILP), above the budget {config.budget_cad:,.0f} CAD")
+            elif parts:
+                diagnosis += "; " + "; ".join(parts)
     elif outcome.status == "unbounded":
         diagnosis = "objective unbounded: check negative costs (retire_cad resale larger than the budget scale)"
     else:
@@ -299,6 +324,7 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
         "skipped_json": json.dumps(inputs.skipped, sort_keys=True),
         "diagnosis": diagnosis or None,
         "min_budget_cad": facts.get("min_budget_cad"),
+        "min_budget_lower_cad": facts.get("min_budget_lower_cad"),
         "conflicting_constraints": ", ".join(facts.get("conflicting_groups", [])) or None,
         **_parameters(config),
     }

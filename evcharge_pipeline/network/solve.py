@@ -236,5 +236,7 @@ def highs_solve(problem: cp.Problem, variables: list, limit: float, mip_gap: flo
         hprob.set_values(np.array(solution.col_value), user_vars)
         objective = hprob.objective(float(info.objective_function_value))
         bound = hprob.objective(float(info.mip_dual_bound)) if integer else objective
+    elif status == "time_limit_no_solution" and np.isfinite(info.mip_dual_bound):
+        bound = hprob.objective(float(info.mip_dual_bound))     # still a valid bound without a plan
     return SolveOutcome(status, objective, bound, relative_gap(objective, bound), elapsed, warm_started, "HIGHS",
                         f"HiGHS {status_name}")
