@@ -22,13 +22,12 @@ from dagster import (
     RunRequest,
     ScheduleEvaluationContext,
     SkipReason,
-    asset,
     define_asset_job,
     schedule,
 )
 from dagster_duckdb import DuckDBResource
 
-from evcharge_pipeline.assets.common import picture, summary_table
+from evcharge_pipeline.assets.common import picture, summary_table, warehouse_asset
 from evcharge_pipeline.charging.model import FALLBACK_RETRY, NO_SESSIONS
 from evcharge_pipeline.charging.planner import ALL_METHODS, local_days, plan_day
 from evcharge_pipeline.charging.reports import load_profile_plot
@@ -92,10 +91,10 @@ def _sessions_from_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out[SESSION_COLUMNS]
 
 
-@asset(pool="warehouse", group_name=CHARGING, kinds={"duckdb"},
-       description="Charging sessions of the site from the bundle's [charging_sessions] log "
-                   "(raw.charging_sessions; skipped rows with file, row, field and reason in "
-                   "raw.charging_session_skips).")
+@warehouse_asset(group_name=CHARGING,
+                 description="Charging sessions of the site from the bundle's [charging_sessions] log "
+                             "(raw.charging_sessions; skipped rows with file, row, field and reason in "
+                             "raw.charging_session_skips).")
 def charging_sessions(context: AssetExecutionContext, region: RegionResource,
                       warehouse: DuckDBResource) -> MaterializeResult:
     bundle = region.bundle()
@@ -163,10 +162,8 @@ def _history(con, method: str, sessions: pd.DataFrame, day_start_utc: pd.Timesta
     return delivered.set_index("session_id")["kwh"], peak
 
 
-@asset(
-    pool="warehouse",
+@warehouse_asset(
     group_name=CHARGING,
-    kinds={"duckdb"},
     deps=[charging_sessions],
     partitions_def=charging_partitions,
     backfill_policy=BackfillPolicy.single_run(),

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import duckdb
 import pandas as pd
 import shapely
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, TableColumn, TableRecord, TableSchema
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+    asset_check,
+)
 
+from evcharge_pipeline.deployment import WAREHOUSE_POOL
 from evcharge_pipeline.escaping import markdown_safe_frame
 from evcharge_pipeline.reporting import readable_name, readable_records
 from evcharge_pipeline.sources.bundle import Provenance
 from evcharge_pipeline.sources.common import with_provenance
 from evcharge_pipeline.warehouse import read_table, replace_table
+
+
+def warehouse_asset(*, kinds: Iterable[str] = (), **kwargs: Any):
+    """`@asset` for a step that opens the DuckDB warehouse: in the warehouse pool (one step at a time), of kind
+    duckdb plus `kinds`; every other argument goes to `@asset`."""
+    return asset(pool=WAREHOUSE_POOL, kinds={"duckdb", *kinds}, **kwargs)
+
+
+def warehouse_check(**kwargs: Any):
+    """`@asset_check` that reads the DuckDB warehouse: in the warehouse pool; arguments as for `@asset_check`."""
+    return asset_check(pool=WAREHOUSE_POOL, **kwargs)
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 20) -> MetadataValue:

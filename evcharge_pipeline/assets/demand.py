@@ -4,12 +4,20 @@
 import geopandas as gpd
 import pandas as pd
 import shapely
-from dagster import AssetCheckExecutionContext, AssetExecutionContext, Config, MaterializeResult, asset, asset_check
+from dagster import AssetCheckExecutionContext, AssetExecutionContext, Config, MaterializeResult
 from dagster_duckdb import DuckDBResource
 from pydantic import field_validator
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import markdown_table, picture, problems_check, stored_boundary, summary_table
+from evcharge_pipeline.assets.common import (
+    markdown_table,
+    picture,
+    problems_check,
+    stored_boundary,
+    summary_table,
+    warehouse_asset,
+    warehouse_check,
+)
 from evcharge_pipeline.assets.ingest import (
     areas,
     candidate_sites,
@@ -92,9 +100,9 @@ def area_statistics(area_polygons: pd.DataFrame, evs: pd.DataFrame, people: pd.D
     return geo, missing
 
 
-@asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[region_boundary, areas, ev_ownership, population],
-       description="Population and EVs spread over a grid clipped to the boundary "
-                   "(core.demand_points, core.area_totals).")
+@warehouse_asset(group_name=DERIVED, deps=[region_boundary, areas, ev_ownership, population],
+                 description="Population and EVs spread over a grid clipped to the boundary "
+                             "(core.demand_points, core.area_totals).")
 def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
                   region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
@@ -124,8 +132,9 @@ def demand_points(context: AssetExecutionContext, config: DemandPointsConfig,
     })
 
 
-@asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[demand_points, charging_stations, candidate_sites],
-       description="Sparse (demand point, site) pairs within the largest model radius, KD-tree on UTM (core.coverage).")
+@warehouse_asset(
+    group_name=DERIVED, deps=[demand_points, charging_stations, candidate_sites],
+    description="Sparse (demand point, site) pairs within the largest model radius, KD-tree on UTM (core.coverage).")
 def coverage(context: AssetExecutionContext, config: CoveragePairsConfig,
              warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
@@ -148,8 +157,9 @@ def coverage(context: AssetExecutionContext, config: CoveragePairsConfig,
     })
 
 
-@asset(pool="warehouse", group_name=DERIVED, kinds={"duckdb"}, deps=[coverage],
-       description="Share of population and EVs within the L2 / L3 radius of an existing charger of that level.")
+@warehouse_asset(
+    group_name=DERIVED, deps=[coverage],
+    description="Share of population and EVs within the L2 / L3 radius of an existing charger of that level.")
 def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBResource,
                               reports: ReportsResource) -> MaterializeResult:
     cfg = CoverageConfig(**config.model_dump())
@@ -175,8 +185,8 @@ def baseline_coverage_summary(config: CoveragePairsConfig, warehouse: DuckDBReso
         **{f"{r.level}_ev_share": r.ev_share for r in summary.itertuples()}})
 
 
-@asset_check(pool="warehouse", asset=demand_points, additional_deps=[region_boundary], blocking=True,
-             description="Unique ids, inside the boundary, population and EV totals conserved from the areas.")
+@warehouse_check(asset=demand_points, additional_deps=[region_boundary], blocking=True,
+                 description="Unique ids, inside the boundary, population and EV totals conserved from the areas.")
 def demand_points_conserve_totals(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         points = read_table(con, "core.demand_points")
@@ -189,8 +199,8 @@ def demand_points_conserve_totals(warehouse: DuckDBResource):
                           ev_areas_inside=float(totals["ev_count_inside"].sum()))
 
 
-@asset_check(pool="warehouse", asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
-             description="Unique pairs within the radius that reference known demand points and sites.")
+@warehouse_check(asset=coverage, additional_deps=[charging_stations, candidate_sites, demand_points],
+                 description="Unique pairs within the radius that reference known demand points and sites.")
 def coverage_pairs_consistent(context: AssetCheckExecutionContext, config: CoveragePairsConfig,
                               warehouse: DuckDBResource):
     # the radius the coverage asset actually used (its metadata), not this check's own default config
@@ -206,7 +216,7 @@ def coverage_pairs_consistent(context: AssetCheckExecutionContext, config: Cover
                           max_radius_km_checked=max_radius_km)
 
 
-@asset_check(pool="warehouse", asset=baseline_coverage_summary, description="Coverage shares lie in [0, 1].")
+@warehouse_check(asset=baseline_coverage_summary, description="Coverage shares lie in [0, 1].")
 def baseline_shares_in_range(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         summary = read_table(con, "core.baseline_coverage")

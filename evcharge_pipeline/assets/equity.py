@@ -6,10 +6,10 @@ write tables and metadata.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset, asset_check
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from dagster_duckdb import DuckDBResource
 
-from evcharge_pipeline.assets.common import markdown_table, problems_check, write_raw
+from evcharge_pipeline.assets.common import markdown_table, problems_check, warehouse_asset, warehouse_check, write_raw
 from evcharge_pipeline.assets.demand import demand_points
 from evcharge_pipeline.equity import BANDS, build_area_equity
 from evcharge_pipeline.network.config import NetworkConfig
@@ -33,9 +33,10 @@ def _empty_households() -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-@asset(pool="warehouse", group_name=EQUITY, kinds={"duckdb"},
-       description="Occupied dwellings by structural type and median household income per area (raw.households); "
-                   "empty when the bundle has no [households]. Suppressed incomes are kept blank and reported.")
+@warehouse_asset(
+    group_name=EQUITY,
+    description="Occupied dwellings by structural type and median household income per area (raw.households); "
+                "empty when the bundle has no [households]. Suppressed incomes are kept blank and reported.")
 def households(context: AssetExecutionContext, region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     loaded = load_households(region.bundle())
     if loaded is None:
@@ -51,9 +52,10 @@ def households(context: AssetExecutionContext, region: RegionResource, warehouse
                                        "suppressed_income_ids": ", ".join(suppressed) or "none"})
 
 
-@asset(pool="warehouse", group_name=EQUITY, kinds={"duckdb"}, deps=[households, demand_points],
-       description="Per area: median income, income band (1..5 population quintiles, 1 = lowest), apartment share "
-                   "and share of dwellings likely to have off-street parking (core.area_equity).")
+@warehouse_asset(
+    group_name=EQUITY, deps=[households, demand_points],
+    description="Per area: median income, income band (1..5 population quintiles, 1 = lowest), apartment share "
+                "and share of dwellings likely to have off-street parking (core.area_equity).")
 def area_equity(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
         homes = read_table(con, "raw.households")
@@ -85,8 +87,8 @@ def area_equity(context: AssetExecutionContext, warehouse: DuckDBResource) -> Ma
     })
 
 
-@asset_check(pool="warehouse", asset=area_equity, description="Unique areas, bands in 1..5 ordered by income, "
-             "shares in [0, 1], about a fifth of the population per band.")
+@warehouse_check(asset=area_equity, description="Unique areas, bands in 1..5 ordered by income, "
+                 "shares in [0, 1], about a fifth of the population per band.")
 def area_equity_valid(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "core.area_equity")

@@ -6,10 +6,10 @@ failing the backfill.
 """
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, StaticPartitionsDefinition, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, StaticPartitionsDefinition
 from dagster_duckdb import DuckDBResource
 
-from evcharge_pipeline.assets.common import markdown_table
+from evcharge_pipeline.assets.common import markdown_table, warehouse_asset
 from evcharge_pipeline.assets.equity import EQUITY
 from evcharge_pipeline.assets.network import INPUT_ASSETS, NetworkPlanConfig, _read_inputs
 from evcharge_pipeline.network.equity import equity_frontier_plot, equity_price, frontier_frame, markdown_image
@@ -37,11 +37,12 @@ class EquityPriceConfig(NetworkPlanConfig):
         return NetworkPlanConfig(**values).network_config(**overrides)
 
 
-@asset(pool="warehouse", group_name=EQUITY, kinds={"duckdb", "cvxpy"}, partitions_def=equity_floor_partitions,
-       deps=INPUT_ASSETS,
-       description="Price of an equity floor (partition = floor on the coverage share of every income band): "
-                   "objective lost at the same budget, and the extra budget a floored plan needs to reach the "
-                   "no-floor objective (plan.network_equity_frontier, one row per floor).")
+@warehouse_asset(
+    group_name=EQUITY, kinds={"cvxpy"}, partitions_def=equity_floor_partitions,
+    deps=INPUT_ASSETS,
+    description="Price of an equity floor (partition = floor on the coverage share of every income band): "
+                "objective lost at the same budget, and the extra budget a floored plan needs to reach the "
+                "no-floor objective (plan.network_equity_frontier, one row per floor).")
 def network_equity_price(context: AssetExecutionContext, config: EquityPriceConfig, warehouse: DuckDBResource
                          ) -> MaterializeResult:
     floor = float(context.partition_key)
@@ -64,9 +65,9 @@ def network_equity_price(context: AssetExecutionContext, config: EquityPriceConf
     return MaterializeResult(metadata=meta)
 
 
-@asset(pool="warehouse", group_name=EQUITY, kinds={"duckdb", "matplotlib"}, deps=[network_equity_price],
-       description="Equity frontier over every materialized floor partition: objective lost and extra budget "
-                   "against the floor (plot in the metadata).")
+@warehouse_asset(group_name=EQUITY, kinds={"matplotlib"}, deps=[network_equity_price],
+                 description="Equity frontier over every materialized floor partition: objective lost and extra budget "
+                             "against the floor (plot in the metadata).")
 def network_equity_frontier(warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
         rows = read_table(con, FRONTIER_TABLE) if table_exists(con, FRONTIER_TABLE) else pd.DataFrame()

@@ -8,13 +8,11 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    asset,
-    asset_check,
 )
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import problems_check, stored_boundary, write_raw
+from evcharge_pipeline.assets.common import problems_check, stored_boundary, warehouse_asset, warehouse_check, write_raw
 from evcharge_pipeline.resources import RegionResource
 from evcharge_pipeline.sources import bundle as sources
 from evcharge_pipeline.sources import geojson
@@ -51,9 +49,9 @@ def repair_report(context: AssetExecutionContext, geo, what: str) -> dict:
     return metadata
 
 
-@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
-       description="Region boundary polygon (raw.region_boundary, WKT in WGS84); invalid polygons refused "
-                   "unless [boundary] repair = true.")
+@warehouse_asset(group_name=INGEST,
+                 description="Region boundary polygon (raw.region_boundary, WKT in WGS84); invalid polygons refused "
+                             "unless [boundary] repair = true.")
 def region_boundary(context: AssetExecutionContext, region: RegionResource, warehouse: DuckDBResource
                     ) -> MaterializeResult:
     boundary, origin = sources.load_boundary(region.bundle())
@@ -65,9 +63,9 @@ def region_boundary(context: AssetExecutionContext, region: RegionResource, ware
                                        "region": region.bundle().name, **repairs})
 
 
-@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
-       description="Reporting areas (FSAs, tracts) as polygons (raw.areas); invalid polygons refused "
-                   "unless [areas] repair = true.")
+@warehouse_asset(group_name=INGEST,
+                 description="Reporting areas (FSAs, tracts) as polygons (raw.areas); invalid polygons refused "
+                             "unless [areas] repair = true.")
 def areas(context: AssetExecutionContext, region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     polygons, origin = sources.load_areas(region.bundle())
     repairs = repair_report(context, polygons, "areas")
@@ -76,8 +74,9 @@ def areas(context: AssetExecutionContext, region: RegionResource, warehouse: Duc
                                            **repairs})
 
 
-@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
-       description="EV registrations per area (raw.ev_ownership); suppressed blanks counted as 0 and reported.")
+@warehouse_asset(
+    group_name=INGEST,
+    description="EV registrations per area (raw.ev_ownership); suppressed blanks counted as 0 and reported.")
 def ev_ownership(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     bundle = region.bundle()
     counts, origin = sources.load_ev_ownership(bundle)
@@ -88,8 +87,8 @@ def ev_ownership(region: RegionResource, warehouse: DuckDBResource) -> Materiali
                                        "total_ev": float(frame["ev_count"].sum())})
 
 
-@asset(pool="warehouse",
-       group_name=INGEST, kinds={"duckdb"}, description="Census population (and dwellings) per area (raw.population).")
+@warehouse_asset(
+    group_name=INGEST, description="Census population (and dwellings) per area (raw.population).")
 def population(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     frame, origin = sources.load_population(region.bundle())
     with warehouse.get_connection() as con:
@@ -97,8 +96,9 @@ def population(region: RegionResource, warehouse: DuckDBResource) -> Materialize
     return MaterializeResult(metadata={**metadata, "total_population": float(frame["population"].sum())})
 
 
-@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
-       description="Existing public chargers normalised to L1/L2/L3 with ports per station (raw.charging_stations).")
+@warehouse_asset(
+    group_name=INGEST,
+    description="Existing public chargers normalised to L1/L2/L3 with ports per station (raw.charging_stations).")
 def charging_stations(context: AssetExecutionContext, region: RegionResource,
                       warehouse: DuckDBResource) -> MaterializeResult:
     table, origin = sources.load_stations(region.bundle())
@@ -125,8 +125,8 @@ class CandidateSitesConfig(Config):
     _ranges = validation.range_validator({"grid_spacing_m": validation.Range(10.0, 100_000.0)})
 
 
-@asset(pool="warehouse", group_name=INGEST, kinds={"duckdb"},
-       description="Candidate sites for new stations (raw.candidate_sites): the bundle's points, or a grid.")
+@warehouse_asset(group_name=INGEST,
+                 description="Candidate sites for new stations (raw.candidate_sites): the bundle's points, or a grid.")
 def candidate_sites(config: CandidateSitesConfig, region: RegionResource,
                     warehouse: DuckDBResource) -> MaterializeResult:
     frame, origin = sources.load_candidate_sites(region.bundle(), config.grid_spacing_m)
@@ -135,9 +135,9 @@ def candidate_sites(config: CandidateSitesConfig, region: RegionResource,
     return MaterializeResult(metadata={**metadata, "source_kind": str(frame["source_kind"].iloc[0])})
 
 
-@asset(pool="warehouse",
-       group_name=INGEST, kinds={"duckdb"},
-       description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
+@warehouse_asset(
+    group_name=INGEST,
+    description="GTFS transit stops (raw.transit_stops); empty when the bundle has none.")
 def transit_stops(region: RegionResource, warehouse: DuckDBResource) -> MaterializeResult:
     loaded = sources.load_transit_stops(region.bundle())
     if loaded is None:
@@ -151,7 +151,7 @@ def transit_stops(region: RegionResource, warehouse: DuckDBResource) -> Material
         return MaterializeResult(metadata=write_raw(con, "raw.transit_stops", frame, origin))
 
 
-@asset_check(pool="warehouse", asset=region_boundary, blocking=True, description="One valid polygon of positive area.")
+@warehouse_check(asset=region_boundary, blocking=True, description="One valid polygon of positive area.")
 def boundary_is_valid_polygon(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.region_boundary")
@@ -163,7 +163,7 @@ def boundary_is_valid_polygon(warehouse: DuckDBResource):
     })
 
 
-@asset_check(pool="warehouse", asset=areas, description="Unique area ids; every area overlaps the region boundary.")
+@warehouse_check(asset=areas, description="Unique area ids; every area overlaps the region boundary.")
 def areas_overlap_boundary(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.areas")
@@ -175,36 +175,36 @@ def areas_overlap_boundary(warehouse: DuckDBResource):
     })
 
 
-@asset_check(pool="warehouse", asset=ev_ownership, description="Unique area ids, no negative counts.")
+@warehouse_check(asset=ev_ownership, description="Unique area ids, no negative counts.")
 def ev_counts_valid(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.ev_ownership")
     return problems_check(validation.area_statistic_problems(frame, ["bev", "phev", "ev_count"]))
 
 
-@asset_check(pool="warehouse", asset=population, description="Unique area ids, no negative population.")
+@warehouse_check(asset=population, description="Unique area ids, no negative population.")
 def population_valid(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         frame = read_table(con, "raw.population")
     return problems_check(validation.area_statistic_problems(frame, ["population"]))
 
 
-@asset_check(pool="warehouse", asset=charging_stations, additional_deps=[region_boundary], blocking=True,
-             description="Valid coordinates within 2 km of the boundary, ports >= 1, known levels, unique ids.")
+@warehouse_check(asset=charging_stations, additional_deps=[region_boundary], blocking=True,
+                 description="Valid coordinates within 2 km of the boundary, ports >= 1, known levels, unique ids.")
 def stations_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.charging_stations")
     return problems_check(validation.station_problems(frame, boundary))
 
 
-@asset_check(pool="warehouse", asset=candidate_sites, additional_deps=[region_boundary],
-             description="Valid coordinates within 0.5 km of the boundary, unique ids.")
+@warehouse_check(asset=candidate_sites, additional_deps=[region_boundary],
+                 description="Valid coordinates within 0.5 km of the boundary, unique ids.")
 def candidate_sites_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.candidate_sites")
     return problems_check(validation.point_problems(frame, "site_id", boundary, 0.5))
 
 
-@asset_check(pool="warehouse", asset=transit_stops, additional_deps=[region_boundary],
-             description="Valid coordinates near the boundary (warning: networks may run past it), unique ids.")
+@warehouse_check(asset=transit_stops, additional_deps=[region_boundary],
+                 description="Valid coordinates near the boundary (warning: networks may run past it), unique ids.")
 def transit_stops_valid(warehouse: DuckDBResource):
     frame, boundary = table_with_boundary(warehouse, "raw.transit_stops")
     return problems_check(validation.point_problems(frame, "stop_id", boundary, 5.0), severity=AssetCheckSeverity.WARN)

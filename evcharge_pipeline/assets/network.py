@@ -16,14 +16,12 @@ from dagster import (
     MetadataValue,
     MultiPartitionsDefinition,
     StaticPartitionsDefinition,
-    asset,
-    asset_check,
     define_asset_job,
 )
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import key_figures, picture, summary_table
+from evcharge_pipeline.assets.common import key_figures, picture, summary_table, warehouse_asset, warehouse_check
 from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.equity import area_equity, verify_plan_equity, write_plan_equity
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
@@ -237,9 +235,9 @@ def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
     return meta
 
 
-@asset(pool="warehouse",
-       group_name=NETWORK, kinds={"duckdb", "cvxpy"}, deps=INPUT_ASSETS,
-       description="Phased network enhancement plan (plan.network_plan, plan.network_plan_summary) and its HTML map.")
+@warehouse_asset(
+    group_name=NETWORK, kinds={"cvxpy"}, deps=INPUT_ASSETS,
+    description="Phased network enhancement plan (plan.network_plan, plan.network_plan_summary) and its HTML map.")
 def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, warehouse: DuckDBResource,
                  reports: ReportsResource) -> MaterializeResult:
     cfg = config.network_config()
@@ -270,9 +268,9 @@ def _config_from_summary(summary: pd.Series) -> NetworkConfig:
     return NetworkConfig(**values)
 
 
-@asset_check(pool="warehouse",
-             asset=network_plan, additional_deps=INPUT_ASSETS,
-             description="Recompute every constraint and reported figure of the plan from its decisions alone.")
+@warehouse_check(
+    asset=network_plan, additional_deps=INPUT_ASSETS,
+    description="Recompute every constraint and reported figure of the plan from its decisions alone.")
 def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as con:
         plan = read_table(con, "plan.network_plan")
@@ -295,10 +293,10 @@ def network_plan_verified(warehouse: DuckDBResource) -> AssetCheckResult:
     })
 
 
-@asset(pool="warehouse", group_name=NETWORK, kinds={"duckdb", "cvxpy"}, partitions_def=sensitivity_partitions,
-       deps=INPUT_ASSETS,
-       description="One network plan per (budget, L3 coverage target); rows in plan.network_plan_sensitivity "
-                   "(summary) and plan.network_plan_sensitivity_actions (changed sites), keyed by partition.")
+@warehouse_asset(group_name=NETWORK, kinds={"cvxpy"}, partitions_def=sensitivity_partitions,
+                 deps=INPUT_ASSETS,
+                 description="One network plan per (budget, L3 coverage target); rows in plan.network_plan_sensitivity "
+                             "(summary) and plan.network_plan_sensitivity_actions (changed sites), keyed by partition.")
 def network_plan_sensitivity(context: AssetExecutionContext, config: SensitivityConfig, warehouse: DuckDBResource
                              ) -> MaterializeResult:
     keys = context.partition_key.keys_by_dimension
@@ -333,8 +331,8 @@ def network_plan_sensitivity(context: AssetExecutionContext, config: Sensitivity
     return MaterializeResult(metadata=meta)
 
 
-@asset(pool="warehouse", group_name=NETWORK, kinds={"duckdb", "matplotlib"}, deps=[network_plan_sensitivity],
-       description="Budget-coverage frontier over every materialized sensitivity partition (PNG).")
+@warehouse_asset(group_name=NETWORK, kinds={"matplotlib"}, deps=[network_plan_sensitivity],
+                 description="Budget-coverage frontier over every materialized sensitivity partition (PNG).")
 def sensitivity_frontier(warehouse: DuckDBResource, reports: ReportsResource) -> MaterializeResult:
     with warehouse.get_connection() as con:
         rows = (read_table(con, "plan.network_plan_sensitivity")

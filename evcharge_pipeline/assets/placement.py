@@ -7,11 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MaterializeResult, asset, asset_check
+from dagster import AssetExecutionContext, Config, MaterializeResult
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import markdown_table, picture, problems_check, summary_table
+from evcharge_pipeline.assets.common import (
+    markdown_table,
+    picture,
+    problems_check,
+    summary_table,
+    warehouse_asset,
+    warehouse_check,
+)
 from evcharge_pipeline.assets.demand import coverage, demand_points
 from evcharge_pipeline.assets.ingest import candidate_sites, charging_stations
 from evcharge_pipeline.placement import regional, shellai_case
@@ -76,10 +83,11 @@ class PlacementPlanConfig(Config):
     _ranges = validation.range_validator(PLACEMENT_RANGES)
 
 
-@asset(pool="warehouse", group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_points],
-       description="Demand per demand point and future year with quantiles, from the region's [demand_history] "
-                   "(trend family chosen by rolling-origin backtest) or the projected ev_weight "
-                   "(core.demand_forecast, core.demand_forecast_backtest).")
+@warehouse_asset(
+    group_name=PLACEMENT, deps=[demand_points],
+    description="Demand per demand point and future year with quantiles, from the region's [demand_history] "
+                "(trend family chosen by rolling-origin backtest) or the projected ev_weight "
+                "(core.demand_forecast, core.demand_forecast_backtest).")
 def demand_forecast(context: AssetExecutionContext, config: DemandForecastConfig, region: RegionResource,
                     warehouse: DuckDBResource) -> MaterializeResult:
     bundle = region.bundle()
@@ -112,11 +120,11 @@ def demand_forecast(context: AssetExecutionContext, config: DemandForecastConfig
     })
 
 
-@asset(pool="warehouse",
-       group_name=PLACEMENT, kinds={"duckdb"}, deps=[demand_forecast, coverage, charging_stations, candidate_sites],
-       description="Slow/fast chargers per site and year and the demand each site serves, from a multi-year MILP "
-                   "robust to the forecast quantiles (plan.placement_sites, plan.placement_assignments, "
-                   "plan.placement_summary).")
+@warehouse_asset(
+    group_name=PLACEMENT, deps=[demand_forecast, coverage, charging_stations, candidate_sites],
+    description="Slow/fast chargers per site and year and the demand each site serves, from a multi-year MILP "
+                "robust to the forecast quantiles (plan.placement_sites, plan.placement_assignments, "
+                "plan.placement_summary).")
 def placement_plan(context: AssetExecutionContext, config: PlacementPlanConfig, warehouse: DuckDBResource,
                    reports: ReportsResource) -> MaterializeResult:
     cfg = replace(_DEFAULTS, **config.model_dump())
@@ -149,9 +157,9 @@ def placement_plan(context: AssetExecutionContext, config: PlacementPlanConfig, 
     return MaterializeResult(metadata=metadata)
 
 
-@asset_check(pool="warehouse",
-             asset=placement_plan, description="Chargers within slots, never below the existing stock or the "
-                                               "previous year, and no site serving more than its capacity.")
+@warehouse_check(
+    asset=placement_plan, description="Chargers within slots, never below the existing stock or the "
+                                      "previous year, and no site serving more than its capacity.")
 def placement_plan_feasible(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
         sites = read_table(con, "plan.placement_sites")
@@ -182,9 +190,9 @@ class ShellaiBenchmarkConfig(Config):
     _ranges = validation.range_validator(SHELLAI_RANGES)
 
 
-@asset(pool="warehouse", group_name="benchmarks", kinds={"duckdb"},
-       description="Shell.ai Hackathon 2022 benchmark: official cost and score per case and year "
-                   "(plan.shellai_benchmark); skipped when no data folder is configured.")
+@warehouse_asset(group_name="benchmarks",
+                 description="Shell.ai Hackathon 2022 benchmark: official cost and score per case and year "
+                             "(plan.shellai_benchmark); skipped when no data folder is configured.")
 def shellai_benchmark(context: AssetExecutionContext, config: ShellaiBenchmarkConfig, warehouse: DuckDBResource,
                       reports: ReportsResource) -> MaterializeResult:
     data_dir = config.data_dir or os.environ.get("EVCHARGE_SHELLAI_DIR", "")

@@ -11,14 +11,19 @@ from dagster import (
     Config,
     MaterializeResult,
     StaticPartitionsDefinition,
-    asset,
-    asset_check,
     define_asset_job,
 )
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline import validation
-from evcharge_pipeline.assets.common import key_figures, markdown_table, picture, summary_table
+from evcharge_pipeline.assets.common import (
+    key_figures,
+    markdown_table,
+    picture,
+    summary_table,
+    warehouse_asset,
+    warehouse_check,
+)
 from evcharge_pipeline.resources import RegionResource, ReportsResource
 from evcharge_pipeline.solving import has_solution
 from evcharge_pipeline.sources.common import with_provenance
@@ -69,9 +74,9 @@ class SwapSensitivityConfig(Config):
     _ranges = validation.range_validator(SIMULATION_RANGES, validation.warmup_shorter_than_run)
 
 
-@asset(pool="warehouse", group_name=GROUP, kinds={"duckdb"},
-       description="Swap stations, candidate hubs and the swap log from the region's [swap] section "
-                   "(raw.swap_stations, raw.swap_hubs, raw.swap_log).")
+@warehouse_asset(group_name=GROUP,
+                 description="Swap stations, candidate hubs and the swap log from the region's [swap] section "
+                             "(raw.swap_stations, raw.swap_hubs, raw.swap_log).")
 def swap_network_inputs(context: AssetExecutionContext, region: RegionResource,
                         warehouse: DuckDBResource) -> MaterializeResult:
     inputs = _load(region)
@@ -117,9 +122,10 @@ def _plots(study: SwapStudy, reports: ReportsResource) -> dict:
     return out
 
 
-@asset(pool="warehouse", group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs],
-       description="Hubs to open, station-to-hub assignment, spare batteries per station and charging ports per hub "
-                   "from the stochastic swap model and MILP, simulated (plan.swap_* tables).")
+@warehouse_asset(
+    group_name=GROUP, deps=[swap_network_inputs],
+    description="Hubs to open, station-to-hub assignment, spare batteries per station and charging ports per hub "
+                "from the stochastic swap model and MILP, simulated (plan.swap_* tables).")
 def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, region: RegionResource,
                         warehouse: DuckDBResource, reports: ReportsResource) -> MaterializeResult:
     inputs = _load(region)
@@ -173,8 +179,8 @@ def swap_inventory_plan(context: AssetExecutionContext, config: SwapPlanConfig, 
     return MaterializeResult(metadata=metadata)
 
 
-@asset_check(pool="warehouse", asset=swap_inventory_plan, blocking=False,
-             description="The simulated fill rate's lower confidence bound reaches the service target.")
+@warehouse_check(asset=swap_inventory_plan, blocking=False,
+                 description="The simulated fill rate's lower confidence bound reaches the service target.")
 def swap_simulated_fill_rate(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as con:
         summary = read_table(con, "plan.swap_summary")
@@ -198,11 +204,11 @@ def swap_simulated_fill_rate(warehouse: DuckDBResource) -> AssetCheckResult:
     )
 
 
-@asset(pool="warehouse",
-       group_name=GROUP, kinds={"duckdb"}, deps=[swap_network_inputs], partitions_def=swap_sensitivity_partitions,
-       backfill_policy=BackfillPolicy.single_run(),
-       description="The swap plan re-optimised with one of swap frequency, charging time, service level or fleet size "
-                   "changed; one partition per value (plan.swap_sensitivity, key column `scenario`).")
+@warehouse_asset(
+    group_name=GROUP, deps=[swap_network_inputs], partitions_def=swap_sensitivity_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    description="The swap plan re-optimised with one of swap frequency, charging time, service level or fleet size "
+                "changed; one partition per value (plan.swap_sensitivity, key column `scenario`).")
 def swap_sensitivity(context: AssetExecutionContext, config: SwapSensitivityConfig, region: RegionResource,
                      warehouse: DuckDBResource) -> MaterializeResult:
     inputs = _load(region)
