@@ -168,7 +168,8 @@ def backtest(values: np.ndarray, years: list[int], horizon: int, config: Forecas
     if not origins:
         raise ValueError(f"history of {T} years is too short for a backtest with min_train_years="
                          f"{config.min_train_years}")
-    rows, errors = [], {}
+    rows: list[dict] = []
+    errors: dict[tuple[str, int], list[np.ndarray]] = {}
     for method in candidates(config):
         for o in origins:
             hmax = min(horizon, T - o)

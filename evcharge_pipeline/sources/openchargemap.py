@@ -62,7 +62,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-def _get(http: requests.Session, url: str, params: dict, headers: dict, timeout: float) -> requests.Response:
+def _get(http: requests.Session, url: str, params: dict | None, headers: dict, timeout: float) -> requests.Response:
     """GET following redirects by hand: the API key goes only to the origin of `url`. (requests drops
     `Authorization` on a redirect to another host, but forwards every other header, the key included.)"""
     origin = _origin(url)
