@@ -90,7 +90,8 @@ def objective_terms(
     peak = max(float(total.max()) if len(total) else 0.0, peak_floor_kw)
     delivered = inst.delivered_kwh(power_kw)
     pmax = inst.max_power_kw[inst.pair_session]
-    deg_power = cost.degradation_cad_per_kwh_at_max_kw * dt * float(degradation_power_kw_equiv(power_kw, pmax, cost).sum())
+    deg_power = (cost.degradation_cad_per_kwh_at_max_kw * dt
+                 * float(degradation_power_kw_equiv(power_kw, pmax, cost).sum()))
     deg_soc = 0.0
     known = ~np.isnan(inst.battery_capacity_kwh[inst.pair_session])
     if known.any() and cost.high_soc_cad_per_kwh_hour > 0:
@@ -111,7 +112,8 @@ def objective_terms(
     return terms
 
 
-def schedule_frame(inst: ChargingInstance, power_kw: np.ndarray, method: str, threshold_kw: float = 1e-6) -> pd.DataFrame:
+def schedule_frame(inst: ChargingInstance, power_kw: np.ndarray, method: str,
+                   threshold_kw: float = 1e-6) -> pd.DataFrame:
     """Rows ``method, session_id, period_start, power_kw`` for every pair with power above ``threshold_kw``."""
     keep = power_kw > threshold_kw
     return pd.DataFrame({
@@ -164,7 +166,8 @@ def schedule_metrics(
         energy_cost, peak, demand = 0.0, float(base_load_kw), 0.0
     deg = 0.0
     if len(schedule):
-        merged = schedule.merge(sessions[["session_id", "max_power_kw", "battery_capacity_kwh"]], on="session_id", how="left")
+        merged = schedule.merge(sessions[["session_id", "max_power_kw", "battery_capacity_kwh"]], on="session_id",
+                                how="left")
         p = merged["power_kw"].to_numpy()
         pmax = np.maximum(merged["max_power_kw"].to_numpy(dtype=float), p)
         deg = cost.degradation_cad_per_kwh_at_max_kw * dt * float(degradation_power_kw_equiv(p, pmax, cost).sum())
@@ -172,7 +175,7 @@ def schedule_metrics(
         "energy_requested_kwh": requested,
         "energy_delivered_kwh": delivered,
         "energy_delivered_share": delivered / requested if requested > 0 else 1.0,
-        "sessions": int(len(sessions)),
+        "sessions": len(sessions),
         "sessions_fully_served": fully,
         "peak_kw": peak,
         "energy_cost": energy_cost,

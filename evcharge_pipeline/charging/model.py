@@ -139,7 +139,7 @@ def _usable(status: str) -> bool:
 def _snap(power: np.ndarray, pmax: np.ndarray, config: ChargingModelConfig) -> np.ndarray:
     power = np.clip(np.nan_to_num(power), 0.0, pmax)
     if config.pilot_levels_kw:
-        levels = np.array(sorted(config.pilot_levels_kw) + [0.0])
+        levels = np.array([*sorted(config.pilot_levels_kw), 0.0])
         nearest = levels[np.abs(power[:, None] - levels[None, :]).argmin(axis=1)]
         power = np.minimum(nearest, pmax)
     power[power < 1e-7] = 0.0
@@ -270,7 +270,7 @@ class _Problem:
 
     @classmethod
     def constant(cls, inst, config, idx, cap_kwh, soc_start_kwh, demand_rate, peak_floor_kw, hard,
-                 maximise_energy_only=False, fixed_on=None) -> "_Problem":
+                 maximise_energy_only=False, fixed_on=None) -> _Problem:
         obj = cls.__new__(cls)
         obj._cap_value = np.asarray(cap_kwh, dtype=float)
         obj._soc_value = np.asarray(soc_start_kwh, dtype=float)

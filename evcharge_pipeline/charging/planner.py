@@ -55,11 +55,12 @@ def forecast_days(sessions: pd.DataFrame, day: pd.Timestamp, weeks: int) -> list
     return []
 
 
-def forecast_sessions(sessions: pd.DataFrame, day: pd.Timestamp, weeks: int, energy_factor: float = 1.0) -> pd.DataFrame:
+def forecast_sessions(sessions: pd.DataFrame, day: pd.Timestamp, weeks: int,
+                      energy_factor: float = 1.0) -> pd.DataFrame:
     """Forecast cars of local day ``day``: the sessions that arrived on the days of :func:`forecast_days`,
     moved forward to ``day`` (same clock time), energy times ``energy_factor`` divided by the number
-    of those days (``energy_factor`` 1 = their average). Only sessions that arrived before ``day`` are used, so the forecast is
-    causal. Ids are prefixed ``forecast<days back>:``; batteries are left unknown."""
+    of those days (``energy_factor`` 1 = their average). Only sessions that arrived before ``day`` are used, so the
+    forecast is causal. Ids are prefixed ``forecast<days back>:``; batteries are left unknown."""
     day_start = day.tz_convert("UTC")
     day_end = (day.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(day.tz).tz_convert("UTC")
     back = forecast_days(sessions, day, weeks)
@@ -180,7 +181,7 @@ def plan_day(
         solve_seconds=result.solve_seconds, build_seconds=result.build_seconds,
         peak_kw=day_peak, energy_cost=terms["energy_cost"], demand_charge=terms["demand_charge"],
         degradation_cost=terms["degradation_cost"],
-        sessions=int(len(arriving)),
+        sessions=len(arriving),
         energy_requested_kwh=float(arriving["energy_kwh"].sum()),
         energy_planned_kwh=float(planned[planned["session_id"].isin(arriving["session_id"])]["power_kw"].sum()
                                  * site.period_hours),

@@ -73,5 +73,5 @@ def load_prices_csv(path: Path) -> tuple[float, ...]:
     if set(hours.astype(int)) != set(range(24)):
         absent = sorted(set(range(24)) - set(hours.astype(int)))
         raise ValueError(f"{path}: hours {absent} missing; all 24 hours are required")
-    table = dict(zip(hours.astype(int), prices.astype(float)))
+    table = dict(zip(hours.astype(int), prices.astype(float), strict=True))
     return tuple(table[h] for h in range(24))

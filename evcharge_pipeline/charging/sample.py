@@ -63,7 +63,8 @@ def sample_sessions(seed: int = 11, start: str = SAMPLE_START, days: int = SAMPL
     tz_arrival = frame["arrival"].dt.tz_localize(timezone)
     tz_departure = frame["departure"].dt.tz_localize(timezone)
     out = pd.DataFrame({
-        "session_id": [f"S{d:02d}-{k[0].upper()}{e:02d}" for d, k, e in zip(frame["day"], frame["kind"], frame["evse"])],
+        "session_id": [f"S{d:02d}-{k[0].upper()}{e:02d}"
+                       for d, k, e in zip(frame["day"], frame["kind"], frame["evse"], strict=True)],
         "station_id": [f"EVSE-{e:02d}" for e in frame["evse"]],
         "site_id": "sample_garage",
         "arrival": tz_arrival.map(lambda t: t.isoformat()),

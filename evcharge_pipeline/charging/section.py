@@ -111,7 +111,8 @@ def read_charging_section(bundle: RegionBundle) -> ChargingSessionsSection | Non
         raise InputError(where, f"unknown key(s) {', '.join(unknown)} in [{SECTION}]", field=f"{SECTION}.{unknown[0]}")
     fmt = str(need("format"))
     if fmt not in FORMATS:
-        raise InputError(where, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", field=f"{SECTION}.format")
+        raise InputError(where, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}",
+                         field=f"{SECTION}.format")
     tz = str(need("timezone"))
     try:
         check_timezone(tz, str(where))
@@ -131,7 +132,8 @@ def read_charging_section(bundle: RegionBundle) -> ChargingSessionsSection | Non
     levels = raw.get("pilot_levels_kw", [])
     if not isinstance(levels, list) or not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0
                                                for x in levels):
-        raise InputError(where, f"must be a list of positive numbers, got {levels!r}", field=f"{SECTION}.pilot_levels_kw")
+        raise InputError(where, f"must be a list of positive numbers, got {levels!r}",
+                         field=f"{SECTION}.pilot_levels_kw")
     acn = {k: raw[k] for k in ("energy_field", "departure_field") if k in raw}
     if "exclude_stations" in raw:
         acn["exclude_stations"] = tuple(str(s) for s in raw["exclude_stations"])

@@ -77,7 +77,8 @@ def check_timezone(name: str, where: str) -> ZoneInfo:
     try:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise SessionDataError(f"{where}: unknown time zone {name!r} (use an IANA name such as 'America/Toronto')") from exc
+        raise SessionDataError(
+            f"{where}: unknown time zone {name!r} (use an IANA name such as 'America/Toronto')") from exc
 
 
 def _empty_sessions() -> pd.DataFrame:
@@ -125,7 +126,8 @@ def validate_sessions(frame: pd.DataFrame, file: str, row_numbers: pd.Series | N
         nonlocal bad
         mask = mask & ~bad
         if mask.any():
-            skips.append(pd.DataFrame({"file": file, "row": rows[mask].astype(int).values, "field": fld, "reason": reason}))
+            skips.append(pd.DataFrame({"file": file, "row": rows[mask].astype(int).values, "field": fld,
+                                       "reason": reason}))
             bad = bad | mask
 
     reject(frame["arrival"].isna(), "arrival", "missing or unparseable arrival time")
@@ -207,9 +209,10 @@ def load_flat_csv(path: Path, timezone: str, evse_max_kw: float | None = None, s
     _require(picked, needed, str(path), found=raw.columns)
     n = len(raw)
     frame = pd.DataFrame(index=raw.index)
-    frame["session_id"] = raw["session_id"] if "session_id" in raw else pd.Series(np.arange(n) + 1, index=raw.index).map("s{:06d}".format)
+    frame["session_id"] = (raw["session_id"] if "session_id" in raw
+                           else pd.Series(np.arange(n) + 1, index=raw.index).map("s{:06d}".format))
     frame["station_id"] = raw["station_id"] if "station_id" in raw else frame["session_id"]
-    frame["site_id"] = raw["site_id"] if "site_id" in raw else site_id
+    frame["site_id"] = raw.get("site_id", site_id)
     frame["arrival"] = _to_utc(raw[picked["arrival"]], tz)
     frame["departure"] = _to_utc(raw[picked["departure"]], tz)
     frame["energy_kwh"] = _num(raw[picked["energy_kwh"]])
@@ -232,7 +235,8 @@ def _acn_documents(path: Path) -> list[dict]:
     if isinstance(doc, dict) and "_items" in doc:
         doc = doc["_items"]
     if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
-        raise SessionDataError(f"{path}: expected a JSON array of ACN-Data session documents (or an object with _items)")
+        raise SessionDataError(
+            f"{path}: expected a JSON array of ACN-Data session documents (or an object with _items)")
     return doc
 
 
@@ -264,7 +268,8 @@ def load_acn_json(
     if energy_field not in ("kWhDelivered", "kWhRequested"):
         raise SessionDataError(f"{path}: energy_field must be kWhDelivered or kWhRequested, got {energy_field!r}")
     if departure_field not in ("disconnectTime", "requestedDeparture"):
-        raise SessionDataError(f"{path}: departure_field must be disconnectTime or requestedDeparture, got {departure_field!r}")
+        raise SessionDataError(
+            f"{path}: departure_field must be disconnectTime or requestedDeparture, got {departure_field!r}")
     if not path.is_file():
         raise SessionDataError(f"{path}: session file not found")
     docs = _acn_documents(path)
@@ -287,14 +292,16 @@ def load_acn_json(
     if raw.empty:
         return SessionLog(_empty_sessions(), source=str(path))
     frame = pd.DataFrame(index=raw.index)
-    frame["session_id"] = raw["session_id"].astype("string").fillna(pd.Series((raw.index + 1).map("row{}".format), index=raw.index)).astype(str)
+    row_ids = pd.Series((raw.index + 1).map("row{}".format), index=raw.index)
+    frame["session_id"] = raw["session_id"].astype("string").fillna(row_ids).astype(str)
     frame["station_id"] = raw["station_id"].astype(str)
     frame["site_id"] = raw["site_id"].astype(str)
     frame["arrival"] = pd.to_datetime(raw["connection"].map(_gmt), utc=True)
     dep_col = "disconnect" if departure_field == "disconnectTime" else "requested_departure"
     frame["departure"] = pd.to_datetime(raw[dep_col].map(_gmt), utc=True)
     frame["energy_delivered_kwh"] = pd.to_numeric(raw["delivered"], errors="coerce")
-    frame["energy_kwh"] = pd.to_numeric(raw["delivered" if energy_field == "kWhDelivered" else "requested"], errors="coerce")
+    frame["energy_kwh"] = pd.to_numeric(raw["delivered" if energy_field == "kWhDelivered" else "requested"],
+                                        errors="coerce")
     frame["max_power_kw"] = float(evse_max_kw)
     for col in ("battery_capacity_kwh", "soc_arrival", "soc_max"):
         frame[col] = np.nan
@@ -308,7 +315,8 @@ def load_acn_json(
     return log
 
 
-NORWAY_COLUMNS = ["session_ID", "Garage_ID", "User_ID", "User_type", "Shared_ID", "Start_plugin", "End_plugout", "El_kWh"]
+NORWAY_COLUMNS = ["session_ID", "Garage_ID", "User_ID", "User_type", "Shared_ID", "Start_plugin", "End_plugout",
+                  "El_kWh"]
 
 
 def load_norway_csv(path: Path, evse_max_kw: float, timezone: str = "Europe/Oslo") -> SessionLog:
@@ -325,7 +333,8 @@ def load_norway_csv(path: Path, evse_max_kw: float, timezone: str = "Europe/Oslo
     frame = pd.DataFrame(index=raw.index)
     frame["session_id"] = raw["session_ID"].astype(str)
     shared = raw["User_type"].str.strip().eq("Shared")
-    frame["station_id"] = np.where(shared, raw["Garage_ID"] + "-shared-" + raw["Shared_ID"].fillna("?"), raw["User_ID"].astype(str))
+    frame["station_id"] = np.where(shared, raw["Garage_ID"] + "-shared-" + raw["Shared_ID"].fillna("?"),
+                                   raw["User_ID"].astype(str))
     frame["site_id"] = raw["Garage_ID"].astype(str)
 
     def parse(col: str) -> pd.Series:
@@ -359,7 +368,8 @@ def load_sessions(path: Path, fmt: str, timezone: str, evse_max_kw: float | None
     except pd.errors.EmptyDataError:
         raise SessionDataError(f"{path}: no header line (an empty {fmt} file)") from None
     except pd.errors.ParserError as exc:
-        raise SessionDataError(f"{path}: not a readable {fmt} file ({str(exc).strip().splitlines()[0][:120]})") from None
+        first_line = str(exc).strip().splitlines()[0][:120]
+        raise SessionDataError(f"{path}: not a readable {fmt} file ({first_line})") from None
     except (gzip.BadGzipFile, EOFError) as exc:
         raise SessionDataError(f"{path}: not a readable gzip file ({exc})") from None
 

@@ -36,13 +36,13 @@ from scipy.cluster.vq import kmeans2
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
+from evcharge_pipeline.network.local_search import improve_plan, kernel_search, plan_value
 from evcharge_pipeline.network.model import (
     assign_decisions,
     build_model,
     cluster_matrix,
     decisions_from_values,
 )
-from evcharge_pipeline.network.local_search import improve_plan, kernel_search, plan_value
 from evcharge_pipeline.network.solve import HighsProblem, highs_problem
 from evcharge_pipeline.network.state import Decisions
 from evcharge_pipeline.solving import relative_gap

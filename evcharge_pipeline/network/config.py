@@ -215,7 +215,7 @@ class NetworkConfig:
         if self.min_ports_per_100_ev < 0:
             bad("min_ports_per_100_ev", "must be >= 0")
 
-    def with_changes(self, **changes: Any) -> "NetworkConfig":
+    def with_changes(self, **changes: Any) -> NetworkConfig:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

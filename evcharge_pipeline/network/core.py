@@ -30,7 +30,8 @@ class CoreResult:
     rows: int                    # demand rows after aggregation
 
 
-def coverage_matrix(demand_ids: np.ndarray, site_ids: np.ndarray, pairs: pd.DataFrame, radius_km: float) -> sp.csr_matrix:
+def coverage_matrix(demand_ids: np.ndarray, site_ids: np.ndarray, pairs: pd.DataFrame,
+                    radius_km: float) -> sp.csr_matrix:
     near = pairs[pairs["distance_km"] <= radius_km]
     di = pd.Index(demand_ids).get_indexer(near["demand_id"])
     si = pd.Index(site_ids).get_indexer(near["site_id"].astype(str))

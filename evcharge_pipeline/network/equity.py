@@ -132,7 +132,7 @@ def budget_for_objective(stations: pd.DataFrame, candidates: pd.DataFrame, deman
     `config.budget_cad` until a plan reaches the target, then bisect. A budget counts as enough when the plan
     found reaches the target; as short when it does not (proven short when the solver's bound, or
     infeasibility, shows no plan can). With a MIP gap the answer is an upper bound within one tolerance step."""
-    from evcharge_pipeline.network.plan import plan_network  # noqa: PLC0415
+    from evcharge_pipeline.network.plan import plan_network
 
     tol = tolerance_cad if tolerance_cad is not None else max(10_000.0, 0.02 * config.budget_cad)
     solves, seconds = 0, 0.0
@@ -193,7 +193,7 @@ def equity_price(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
     """The price of an equity floor at `config`'s budget: the no-floor plan, the plan with `floor` on `level`
     in every income band, the objective lost, and the smallest budget at which a floored plan reaches the
     no-floor objective (`budget_for_objective`). Returns the frontier row and the floored plan's band table."""
-    from evcharge_pipeline.network.plan import plan_network  # noqa: PLC0415  (plan imports this module's peers)
+    from evcharge_pipeline.network.plan import plan_network
 
     if level not in ("l2", "l3"):
         raise ValueError(f"level must be 'l2' or 'l3', got {level!r}")
@@ -260,10 +260,10 @@ def _weight_key(summary: dict) -> str:
 # ------------------------------------------------------------------------------------------------
 # Figures (matplotlib, Agg): PNG bytes and a Markdown image with a data URI, small enough for metadata.
 def _pyplot():
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     return plt
 
@@ -286,7 +286,7 @@ def band_coverage_plot(table: pd.DataFrame, floors: dict[str, float] | None = No
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0), sharey=True)
     rows = table[table["income_band"].notna()]
     x = np.arange(len(rows))
-    for ax, level in zip(axes, ("l2", "l3")):
+    for ax, level in zip(axes, ("l2", "l3"), strict=True):
         ax.bar(x - 0.2, rows[f"coverage_{level}_before"], 0.4, label="before", color="#adb5bd")
         ax.bar(x + 0.2, rows[f"coverage_{level}_after"].fillna(0.0), 0.4, label="after", color="#0d6efd")
         floor = (floors or {}).get(level, 0.0)

@@ -28,7 +28,6 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
     if n == 0:
         return d
     s = inputs.sites
-    level = s["level"].to_numpy()
     w = inputs.group_weight
     W = max(inputs.total_weight, 1e-12)
     a2t, a3t, aat, adt = inputs.a_l2.T.tocsr(), inputs.a_l3.T.tocsr(), inputs.a_any.T.tocsr(), inputs.a_dmax.T.tocsr()
@@ -152,10 +151,11 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
 
 
 def _minimum_ports_first(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, load: np.ndarray,
-                         capacity: np.ndarray, area_load: np.ndarray, area_cap: np.ndarray, budgets, total_budget: float,
-                         phase_spent: np.ndarray) -> None:
+                         capacity: np.ndarray, area_load: np.ndarray, area_cap: np.ndarray, budgets,
+                         total_budget: float, phase_spent: np.ndarray) -> None:
     """Add L2 ports at existing L2 stations of areas short of their port minimum (earliest phase with money)."""
-    if config.min_ports_per_100_ev <= 0 or "min_ports_per_area" in config.relax or config.max_added_ports_per_phase <= 0:
+    if (config.min_ports_per_100_ev <= 0 or "min_ports_per_area" in config.relax
+            or config.max_added_ports_per_phase <= 0):
         return
     s = inputs.sites
     ports = (s["ports_l1"] + s["ports_l2"] + s["ports_l3"]).to_numpy()

@@ -45,7 +45,8 @@ def _check_numeric(frame: pd.DataFrame, table: str, column: str, id_column: str,
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise NetworkInputError(
             f"{table}: row {row} ({id_column}={frame[id_column].iloc[row]!r}) field '{column}' "
-            f"has invalid value {frame[column].iloc[row]!r}" + (f" (must be >= {minimum})" if minimum is not None else "")
+            f"has invalid value {frame[column].iloc[row]!r}"
+            + (f" (must be >= {minimum})" if minimum is not None else "")
         )
 
 
@@ -95,7 +96,8 @@ def pairs_closer_than(lat: np.ndarray, lon: np.ndarray, distance_km: float) -> n
 class NetworkInputs:
     """Arrays of one planning instance. Sites are existing stations first, then candidates."""
 
-    sites: pd.DataFrame                 # site_id, site_kind, name, lat, lon, level, ports_l1/l2/l3, upgradeable, capacity_kw, area_id
+    # site_id, site_kind, name, lat, lon, level, ports_l1/l2/l3, upgradeable, capacity_kw, area_id
+    sites: pd.DataFrame
     n_existing: int
     demand: pd.DataFrame                # demand_id, area_id, population, ev_count, weight, group
     group_weight: np.ndarray            # coverage weight per group (config.coverage_weight)
@@ -171,7 +173,8 @@ def _existing_sites(stations: pd.DataFrame, config: NetworkConfig) -> tuple[pd.D
         "l3_before": (per_level["ports_l3"].to_numpy() > 0) | (level == "L3"),
     })
     if "grid_capacity_kw" in frame:
-        out["capacity_kw"] = pd.to_numeric(frame["grid_capacity_kw"], errors="coerce").fillna(config.site_grid_capacity_kw).to_numpy()
+        out["capacity_kw"] = (pd.to_numeric(frame["grid_capacity_kw"], errors="coerce")
+                              .fillna(config.site_grid_capacity_kw).to_numpy())
     else:
         out["capacity_kw"] = config.site_grid_capacity_kw
     return out, skipped
@@ -207,7 +210,8 @@ def thin_candidates(candidates: pd.DataFrame, coverage: pd.DataFrame, demand: pd
     gy = np.floor(candidates["lat"].to_numpy(float) * 111.32 / cell_km).astype(np.int64)
     near = coverage[coverage["distance_km"] <= radius_km]
     weight = near.merge(demand[["demand_id", "weight"]], on="demand_id").groupby("site_id")["weight"].sum()
-    frame = candidates.assign(_gx=gx, _gy=gy, _w=weight.reindex(candidates["site_id"].astype(str)).fillna(0.0).to_numpy())
+    frame = candidates.assign(_gx=gx, _gy=gy,
+                              _w=weight.reindex(candidates["site_id"].astype(str)).fillna(0.0).to_numpy())
     frame = frame.sort_values(["_gx", "_gy", "_w", "site_id"], ascending=[True, True, False, True])
     kept = frame.drop_duplicates(["_gx", "_gy"], keep="first")
     return candidates[candidates["site_id"].isin(set(kept["site_id"]))]
@@ -270,7 +274,8 @@ def prepare_inputs(
         _check_numeric(dem, "core.demand_points", column, "demand_id", minimum=0)
     if dem["demand_id"].duplicated().any():
         row = int(np.flatnonzero(dem["demand_id"].duplicated().to_numpy())[0])
-        raise NetworkInputError(f"core.demand_points: row {row} field 'demand_id' repeats {dem['demand_id'].iloc[row]!r}")
+        raise NetworkInputError(
+            f"core.demand_points: row {row} field 'demand_id' repeats {dem['demand_id'].iloc[row]!r}")
     dem = pd.DataFrame({
         "demand_id": dem["demand_id"].to_numpy(),
         "area_id": dem["area_id"].astype(str).to_numpy(),
@@ -284,7 +289,8 @@ def prepare_inputs(
     dem["weight"] = coverage_weight_of(source, config).astype(float).to_numpy()
     # Income bands (core.area_equity) for the equity floors: -1 = no band (suppressed income or no household data).
     if "income_band" in source:
-        dem["income_band"] = pd.to_numeric(source["income_band"], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
+        dem["income_band"] = (pd.to_numeric(source["income_band"], errors="coerce")
+                              .fillna(-1).astype(np.int64).to_numpy())
     if equity_floors_on(config) and ("income_band" not in dem or not (dem["income_band"] > 0).any()):
         raise NetworkInputError("core.demand_points: equity floors need an 'income_band' per demand point "
                                 "(join core.area_equity; the region needs a [households] section)")
@@ -333,12 +339,12 @@ def prepare_inputs(
         si, di, dist = remap[si[keep_pair]], di[keep_pair], dist[keep_pair]
         sites = sites[useful].reset_index(drop=True)
 
-    level = sites["level"].to_numpy()
     l2_before, l3_before = sites["l2_before"].to_numpy(bool), sites["l3_before"].to_numpy(bool)
     l3_capable = l3_before | sites["upgradeable"].to_numpy() | (sites["site_kind"].to_numpy() == "candidate")
     l2_capable = l2_before | (sites["site_kind"].to_numpy() == "candidate")
     l2_or_l3 = l2_before | l3_before | (sites["site_kind"].to_numpy() == "candidate")
-    dmax = config.max_l3_distance_km if (config.max_l3_distance_km is not None and "max_l3_distance" not in config.relax) else -1.0
+    dmax = (config.max_l3_distance_km
+            if (config.max_l3_distance_km is not None and "max_l3_distance" not in config.relax) else -1.0)
     mask = (
         MASK_L2 * ((dist <= config.radius_l2_km) & l2_capable[si])
         + MASK_L3 * ((dist <= config.radius_l3_km) & l3_capable[si])
@@ -388,7 +394,8 @@ def prepare_inputs(
 
     if config.min_l3_spacing_km > 0 and "l3_spacing" not in config.relax:
         capable = np.flatnonzero(l3_capable & ~l3_before)
-        local = pairs_closer_than(sites["lat"].to_numpy()[capable], sites["lon"].to_numpy()[capable], config.min_l3_spacing_km)
+        local = pairs_closer_than(sites["lat"].to_numpy()[capable], sites["lon"].to_numpy()[capable],
+                                  config.min_l3_spacing_km)
         spacing_pairs = capable[local] if len(local) else np.empty((0, 2), dtype=np.int64)
     else:
         spacing_pairs = np.empty((0, 2), dtype=np.int64)
@@ -398,7 +405,8 @@ def prepare_inputs(
     site_areas = pd.Series(sites["area_id"].to_numpy()).dropna().unique()
     area_ids = np.array(sorted(set(ev_by_area.index) | set(site_areas)), dtype=object)
     area_pos = pd.Series(np.arange(len(area_ids)), index=area_ids)
-    area_of_site = np.array([-1 if a is None else int(area_pos[a]) for a in sites["area_id"].to_numpy()], dtype=np.int64)
+    area_of_site = np.array([-1 if a is None else int(area_pos[a]) for a in sites["area_id"].to_numpy()],
+                            dtype=np.int64)
     existing_load = np.zeros(len(area_ids))
     with_area = area_of_site >= 0
     np.add.at(existing_load, area_of_site[with_area],

@@ -153,7 +153,8 @@ def _current(inputs: NetworkInputs, d: Decisions) -> list[tuple[int, str, int]]:
     """(site, action, phase) of every action in the plan, sites with added ports excluded."""
     frozen = _frozen(d)
     out = []
-    for site in np.flatnonzero(np.r_[(d.upgrade_phase > 0) | (d.retire_phase > 0), d.open_level[inputs.n_existing:] > 0]):
+    changed = np.r_[(d.upgrade_phase > 0) | (d.retire_phase > 0), d.open_level[inputs.n_existing:] > 0]
+    for site in np.flatnonzero(changed):
         if not frozen[site]:
             action, phase = action_of(d, inputs, int(site))
             out.append((int(site), str(action), phase))

@@ -109,7 +109,6 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     new2 = lift(e_c, Y2)
     new3 = lift(e_c, Y3)
 
-    level = sites["level"].to_numpy()
     is_existing = (sites["site_kind"].to_numpy() == "existing").astype(float)
     base_l2 = sites["l2_before"].to_numpy(bool).astype(float)   # a station with L2 and L3 ports has both
     base_l3 = sites["l3_before"].to_numpy(bool).astype(float)
@@ -130,8 +129,7 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     ports_l3 = col(p3) - diag(p3) @ ret + config.upgrade_l3_ports * up + config.new_l3_station_ports * new3 + P3 @ tri
     load = config.power_l1_kw * ports_l1 + config.power_l2_kw * ports_l2 + config.power_l3_kw * ports_l3
 
-    ones = lambda k: np.ones(k)  # noqa: E731
-    count = lambda X: ones(X.shape[0]) @ X if X.shape[0] else np.zeros(T)  # noqa: E731  per-phase column sums
+    count = lambda X: np.ones(X.shape[0]) @ X if X.shape[0] else np.zeros(T)  # noqa: E731  per-phase column sums
     taken = lambda X: count(X) @ step if X.shape[0] else np.zeros(T)  # noqa: E731  decisions taken in each phase
     capex = (
         (config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad) * taken(U)
@@ -160,8 +158,8 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     if c:
         logic.append(Y2[:, T - 1] + Y3[:, T - 1] <= 1)
     if M > 0:
-        logic.append(P2 <= M * has_l2)
-        logic.append(P3 <= M * has_l3)
+        logic.append(M * has_l2 >= P2)
+        logic.append(M * has_l3 >= P3)
         if e and config.allow_retire:
             # no ports at a station that is retired at any time (ports would be stranded)
             ex_ports = (cp.sum(P2, axis=1) + cp.sum(P3, axis=1))[:e]
@@ -376,7 +374,7 @@ def group_bands(inputs: NetworkInputs) -> np.ndarray:
     return band
 
 
-def equity_floor_rows(inputs: NetworkInputs, config: NetworkConfig, terms: "CoverageTerms",
+def equity_floor_rows(inputs: NetworkInputs, config: NetworkConfig, terms: CoverageTerms,
                       rows: dict[str, np.ndarray], coverage: str) -> list:
     """Equity floors (docs/equity.md): for every income band b and level k with a floor f_k > 0,
     sum over the band's reachable groups of w_g * cov_k[g, last phase] >= f_k * (total weight of band b),
@@ -419,8 +417,7 @@ def decisions_from_values(model: BuiltModel, inputs: NetworkInputs, config: Netw
     v = model.variables
 
     def val(name: str) -> np.ndarray:
-        var = v[name]
-        return np.rint(np.asarray(var.value if isinstance(var, cp.Variable) else var.value, float)).astype(np.int64)
+        return np.rint(np.asarray(v[name].value, float)).astype(np.int64)
 
     def first_phase(x: np.ndarray) -> np.ndarray:   # x is cumulative (done by phase t)
         if x.size == 0:
@@ -480,7 +477,8 @@ def _assign_projected(model: BuiltModel, inputs: NetworkInputs, config: NetworkC
     clusters = model.rows["clusters"]
     K = v["theta_any"].shape[0]
     w = inputs.group_weight
-    for key, matrix, h in (("l2", inputs.a_l2, has_l2), ("l3", inputs.a_l3, has_l3), ("any", inputs.a_any, has_any[:, T - 1])):
+    for key, matrix, h in (("l2", inputs.a_l2, has_l2), ("l3", inputs.a_l3, has_l3),
+                           ("any", inputs.a_any, has_any[:, T - 1])):
         sel = model.rows[key]
         covered = np.minimum(1.0, matrix[sel] @ h)
         v[f"theta_{key}"].value = cluster_matrix(clusters, sel, K) @ (w[sel][:, None] * covered if h.ndim == 2

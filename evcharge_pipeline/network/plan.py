@@ -241,8 +241,10 @@ def diagnose(inputs: NetworkInputs, config: NetworkConfig) -> tuple[str, dict]:
 
 
 def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.DataFrame, coverage: pd.DataFrame,
-                 config: NetworkConfig = NetworkConfig(), inputs: NetworkInputs | None = None,
+                 config: NetworkConfig | None = None, inputs: NetworkInputs | None = None,
                  verbose: bool = False) -> NetworkPlanResult:
+    if config is None:
+        config = NetworkConfig()
     started = time.perf_counter()
     if inputs is None:
         inputs = prepare_inputs(stations, candidates, demand, coverage, config)
@@ -338,7 +340,8 @@ def _solve_by_benders(inputs: NetworkInputs, config: NetworkConfig, warm: Decisi
     greedy_objective = result.history_start_value
     outcome = SolveOutcome(result.status, result.objective, result.bound, result.gap, result.solve_seconds,
                            warm is not None and greedy_objective is not None, "HIGHS",
-                           f"benders: {result.rounds_lp} LP rounds, {result.rounds_mip} MILP rounds, {result.cuts} cuts")
+                           f"benders: {result.rounds_lp} LP rounds, {result.rounds_mip} MILP rounds, "
+                           f"{result.cuts} cuts")
     facts = {"bound_method": result.bound_method, "method": "benders", "lp_bound": result.lp_bound,
              "benders_lp_rounds": result.rounds_lp, "benders_mip_rounds": result.rounds_mip,
              "benders_cuts": result.cuts, "primal_source": result.primal_source,

@@ -35,7 +35,7 @@ def plan_map(plan: pd.DataFrame, demand: pd.DataFrame, path: Path, radius_l2_km:
                 min_opacity=0.25).add_to(fmap)
     final = final_sites(plan)
     radii = folium.FeatureGroup(name="Coverage radii", show=False)
-    for site_id, row in final.iterrows():
+    for _, row in final.iterrows():
         if row["final_action"] == "retire":
             continue
         if row["l3_ports_after"] > 0:
@@ -67,8 +67,10 @@ KEY_FIGURES = {
     "budget_used_share": "budget_used_share", "annual_opex_after_cad": "annual_opex_after_cad",
     "upgrades": "upgrades", "new_l2": "new_l2_sites", "new_l3": "new_l3_sites", "retirements": "retirements",
     "ports_added_l2": "ports_added_l2", "ports_added_l3": "ports_added_l3", "phases": "phases",
-    "coverage_l2_ev_before": "ev_within_l2_radius_before_share", "coverage_l2_ev_after": "ev_within_l2_radius_after_share",
-    "coverage_l3_ev_before": "ev_within_l3_radius_before_share", "coverage_l3_ev_after": "ev_within_l3_radius_after_share",
+    "coverage_l2_ev_before": "ev_within_l2_radius_before_share",
+    "coverage_l2_ev_after": "ev_within_l2_radius_after_share",
+    "coverage_l3_ev_before": "ev_within_l3_radius_before_share",
+    "coverage_l3_ev_after": "ev_within_l3_radius_after_share",
     "coverage_l2_population_after": "population_within_l2_radius_after_share",
     "coverage_l3_population_after": "population_within_l3_radius_after_share",
     "underserved_share_before": "underserved_ev_before_share", "underserved_share_after": "underserved_ev_after_share",
@@ -129,7 +131,7 @@ def static_plan_map(plan: pd.DataFrame, demand: pd.DataFrame, pairs: pd.DataFram
                                                            "orientation": "horizontal", "pad": 0.12})
     if boundary is not None:
         xs, ys = _outline(boundary)
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             ax.plot(x, y, color="#333333", linewidth=1.0)
     uncovered = uncovered_after(plan, demand, pairs, radius_l2_km, radius_l3_km)
     gap = demand[uncovered & (demand["ev_count"] > 0)]
@@ -185,7 +187,8 @@ def frontier_plot(sensitivity: pd.DataFrame, path: Path, coverage_column: str = 
             bad = rows[rows[coverage_column].isna()]
             if len(bad):
                 ax.scatter(bad["budget_cad"] / 1e6, np.full(len(bad), 100 * target), marker="x", s=60,
-                           color=line[0].get_color(), label=f"no plan at target {target:.0%} (infeasible or none in time)")
+                           color=line[0].get_color(),
+                           label=f"no plan at target {target:.0%} (infeasible or none in time)")
             ax.axhline(100 * target, color=line[0].get_color(), linestyle=":", linewidth=0.8)
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("budget (million CAD)")

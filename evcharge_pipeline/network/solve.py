@@ -21,7 +21,8 @@ FEASIBLE = ("optimal", "time_limit", "gap_limit")
 
 @dataclass
 class SolveOutcome:
-    status: str                 # optimal | time_limit | infeasible | infeasible_or_unbounded | unbounded | time_limit_no_solution | error
+    # optimal | time_limit | infeasible | infeasible_or_unbounded | unbounded | time_limit_no_solution | error
+    status: str
     objective: float | None     # in the model's sense (maximised for 'plan')
     bound: float | None         # best bound on the objective (LP-based dual bound of branch and bound)
     gap: float | None           # relative gap |objective - bound| / max(|objective|, 1e-9)

@@ -22,11 +22,11 @@ class Decisions:
     ports_l3: np.ndarray          # sites x phases
 
     @classmethod
-    def empty(cls, inputs: NetworkInputs, phases: int) -> "Decisions":
+    def empty(cls, inputs: NetworkInputs, phases: int) -> Decisions:
         return cls.empty_sized(inputs.n_existing, inputs.n_sites, phases)
 
     @classmethod
-    def empty_sized(cls, n_existing: int, n_sites: int, phases: int) -> "Decisions":
+    def empty_sized(cls, n_existing: int, n_sites: int, phases: int) -> Decisions:
         zeros = np.zeros(n_sites, np.int64)
         return cls(np.zeros(n_existing, np.int64), np.zeros(n_existing, np.int64), zeros.copy(), zeros.copy(),
                    np.zeros((n_sites, phases), np.int64), np.zeros((n_sites, phases), np.int64))
@@ -74,7 +74,8 @@ def evaluate_state(inputs: NetworkInputs, d: Decisions, config: NetworkConfig) -
     cum2, cum3 = np.cumsum(d.ports_l2, axis=1), np.cumsum(d.ports_l3, axis=1)
     ports_l1 = s["ports_l1"].to_numpy()[:, None] * (1 - ret)
     ports_l2 = s["ports_l2"].to_numpy()[:, None] * (1 - ret) + config.new_l2_station_ports * new2 + cum2
-    ports_l3 = s["ports_l3"].to_numpy()[:, None] * (1 - ret) + config.upgrade_l3_ports * up + config.new_l3_station_ports * new3 + cum3
+    ports_l3 = (s["ports_l3"].to_numpy()[:, None] * (1 - ret) + config.upgrade_l3_ports * up
+                + config.new_l3_station_ports * new3 + cum3)
     load = site_load_kw(ports_l1, ports_l2, ports_l3, config)
     up_t, ret_t = pad(in_phase(d.upgrade_phase, T)), pad(in_phase(d.retire_phase, T))
     new2_t = in_phase(np.where(d.open_level == 2, d.open_phase, 0), T)

@@ -166,7 +166,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
                 l3[i, k] = bool(done) and act == "new_l3"
                 ports2[i, k] = config.new_l2_station_ports if l2[i, k] else 0
                 ports3[i, k] = config.new_l3_station_ports if l3[i, k] else 0
-            if act == "upgrade_l3" or act == "new_l3":
+            if act in {"upgrade_l3", "new_l3"}:
                 new_l3[i] = True
     ports2 += np.cumsum(add2, axis=1)
     ports3 += np.cumsum(add3, axis=1)
@@ -185,7 +185,8 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
         before = (ports1[i, k - 1], ports2[i, k - 1], ports3[i, k - 1]) if k > 0 else (
             (b1[i], b2[i], b3[i]) if existing[i] else (0, 0, 0))
         if (row.l1_ports_after, row.l2_ports_after, row.l3_ports_after) != after:
-            v.append(f"site {row.site_id} phase {k + 1}: reported ports after {(row.l1_ports_after, row.l2_ports_after, row.l3_ports_after)} != {after}")
+            reported_after = (row.l1_ports_after, row.l2_ports_after, row.l3_ports_after)
+            v.append(f"site {row.site_id} phase {k + 1}: reported ports after {reported_after} != {after}")
         if (row.l1_ports_before, row.l2_ports_before, row.l3_ports_before) != before:
             v.append(f"site {row.site_id} phase {k + 1}: reported ports before differ from the recomputed {before}")
     undated = p[p["phase"].isna()]
@@ -214,7 +215,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     if "total_budget" not in relax and capex_phase.sum() > config.budget_cad + 0.01:
         v.append(f"total capex {capex_phase.sum():,.0f} CAD exceeds the budget {config.budget_cad:,.0f} CAD")
     if "phase_budget" not in relax:
-        for t, (spent, cap) in enumerate(zip(capex_phase, config.phase_budgets()), start=1):
+        for t, (spent, cap) in enumerate(zip(capex_phase, config.phase_budgets(), strict=True), start=1):
             if spent > cap + 0.01:
                 v.append(f"phase {t} capex {spent:,.0f} CAD exceeds the phase budget {cap:,.0f} CAD")
     upgrades = np.zeros(T, int)
@@ -242,7 +243,8 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     cov["site_id"] = cov["site_id"].astype(str)
     cov = cov[cov["site_id"].isin(sites.index)]
     nearest = cov.loc[cov.sort_values("distance_km").groupby("site_id", sort=False)["distance_km"].idxmin()]
-    area_of = nearest.merge(demand[["demand_id", "area_id"]], on="demand_id").set_index("site_id")["area_id"].astype(str)
+    area_of = (nearest.merge(demand[["demand_id", "area_id"]], on="demand_id")
+               .set_index("site_id")["area_id"].astype(str))
     site_area = area_of.reindex(ids).to_numpy()
     has_area = pd.notna(site_area)
     frame_load = pd.DataFrame(load[has_area], index=site_area[has_area])
@@ -253,7 +255,8 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
         over = area_load.gt(area_cap + 1e-6, axis=0)
         if over.to_numpy().any():
             a = over.index[over.any(axis=1)][0]
-            v.append(f"area {a}: load {area_load.loc[a].max():.1f} kW exceeds area grid capacity {area_cap.loc[a]:.1f} kW")
+            v.append(f"area {a}: load {area_load.loc[a].max():.1f} kW exceeds area grid capacity "
+                     f"{area_cap.loc[a]:.1f} kW")
     if config.min_ports_per_100_ev > 0 and "min_ports_per_area" not in relax:
         ev = demand.assign(area_id=demand["area_id"].astype(str)).groupby("area_id")["ev_count"].sum()
         need = np.ceil(config.min_ports_per_100_ev * ev / 100.0 - 1e-9)
@@ -308,9 +311,11 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
     figures = {f"{k}_before": float(x) for k, x in before.items()} | {f"{k}_after": float(x) for k, x in after.items()}
     weight_key = config.coverage_weight   # ev | population | ev_need: suffix of the share figures
     if "coverage_target_l2" not in relax and after[f"coverage_l2_{weight_key}"] < config.min_coverage_l2_share - TOL:
-        v.append(f"L2 coverage {after[f'coverage_l2_{weight_key}']:.4f} below the target {config.min_coverage_l2_share}")
+        v.append(f"L2 coverage {after[f'coverage_l2_{weight_key}']:.4f} below the target "
+                 f"{config.min_coverage_l2_share}")
     if "coverage_target_l3" not in relax and after[f"coverage_l3_{weight_key}"] < config.min_coverage_l3_share - TOL:
-        v.append(f"L3 coverage {after[f'coverage_l3_{weight_key}']:.4f} below the target {config.min_coverage_l3_share}")
+        v.append(f"L3 coverage {after[f'coverage_l3_{weight_key}']:.4f} below the target "
+                 f"{config.min_coverage_l3_share}")
     for level_key, floor in (("l2", config.equity_min_coverage_l2_share), ("l3", config.equity_min_coverage_l3_share)):
         if floor <= 0 or "equity_floors" in relax:
             continue
@@ -351,7 +356,7 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
         v.append(f"summary capex_total_cad {summary['capex_total_cad']} != recomputed {capex_phase.sum()}")
     if summary.get("capex_by_phase_cad"):
         reported = json.loads(summary["capex_by_phase_cad"])
-        if len(reported) != T or any(not _close(a, b, tol=0.05) for a, b in zip(reported, capex_phase)):
+        if len(reported) != T or any(not _close(a, b, tol=0.05) for a, b in zip(reported, capex_phase, strict=True)):
             v.append(f"summary capex_by_phase_cad {reported} != recomputed {list(np.round(capex_phase, 2))}")
     counts = {"upgrades": sum(a == "upgrade_l3" for a, _ in action_phase.values()),
               "retirements": sum(a == "retire" for a, _ in action_phase.values()),
@@ -373,7 +378,8 @@ def verify_plan(plan: pd.DataFrame, summary: dict, stations: pd.DataFrame, candi
         for on, radius in ((l2[:, k] > 0, config.radius_l2_km), (l3[:, k] > 0, config.radius_l3_km)):
             ids_ = cov[(cov["distance_km"] <= radius) & on[cov["i"]]]["demand_id"].unique()
             cov_term += disc[k] * wmap.reindex(ids_).sum() / W
-    opex = (config.opex_l2_station_cad_per_year * (alive - l3).clip(min=0) + config.opex_l3_station_cad_per_year * l3).sum()
+    opex = (config.opex_l2_station_cad_per_year * (alive - l3).clip(min=0)
+            + config.opex_l3_station_cad_per_year * l3).sum()
     under = after[f"underserved_{weight_key}"]
     objective = (config.weight_coverage * cov_term - config.weight_opex_per_mcad * config.years_per_phase * opex / 1e6
                  + config.weight_upgrade * counts["upgrades"] - config.weight_underserved * under
