@@ -1,9 +1,9 @@
-"""Scheduled refreshes: the weekly ingest + plans refresh and the weekly sensitivity sweeps.
+"""Schedule settings shared by the domains, and the weekly ingest + plans refresh.
 
-All schedules run in `SCHEDULE_TIMEZONE` (explicit, so daylight-saving changes do not move them) and
-are created stopped: an operator turns them on in the UI (Automation tab) or with
-`dagster schedule start <name> -w workspace.yaml`. The daily charging schedule lives with the
-charging assets (`evcharge_pipeline.assets.charging`).
+Each domain's own schedules live with its assets and jobs (`schedules` in `assets/network.py`,
+`assets/swap.py`, `assets/charging.py`); `definitions.py` merges them. The weekly ones run in
+`SCHEDULE_TIMEZONE` (explicit, so daylight-saving changes do not move them) and are created stopped:
+an operator turns them on in the UI (Automation tab) or with `dagster schedule start <name> -w workspace.yaml`.
 
 Order on Monday mornings (site time): 03:00 ingest and every unpartitioned plan; 05:00 the network
 budget x coverage sweep (one run per partition, queued behind the warehouse pool) and the swap
@@ -15,23 +15,19 @@ from __future__ import annotations
 from dagster import (
     DefaultScheduleStatus,
     JobDefinition,
-    RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     schedule,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-from evcharge_pipeline.assets.network import network_sensitivity_job, sensitivity_partitions
-from evcharge_pipeline.assets.swap import swap_sensitivity_job, swap_sensitivity_partitions
 
 SCHEDULE_TIMEZONE = "America/Toronto"
 WEEKLY_REFRESH_CRON = "0 3 * * 1"       # Mondays 03:00
 WEEKLY_SENSITIVITY_CRON = "0 5 * * 1"   # Mondays 05:00, after the refresh
 
 
-def _week_of(context: ScheduleEvaluationContext) -> str:
+def week_of(context: ScheduleEvaluationContext) -> str:
+    """The tick's date (YYYY-MM-DD), part of the run keys so that a week's tick launches each run once."""
     return context.scheduled_execution_time.strftime("%Y-%m-%d")
 
 
@@ -47,34 +43,7 @@ def weekly_refresh_schedule(job: JobDefinition | UnresolvedAssetJobDefinition) -
     )
 
 
-@schedule(
-    job=network_sensitivity_job,
-    cron_schedule=WEEKLY_SENSITIVITY_CRON,
-    execution_timezone=SCHEDULE_TIMEZONE,
-    default_status=DefaultScheduleStatus.STOPPED,
-    description="Mondays 05:00 Toronto time: one run per budget x coverage-target partition of the network sweep.",
-)
-def weekly_network_sensitivity_schedule(context: ScheduleEvaluationContext):
-    week = _week_of(context)
-    for key in sensitivity_partitions.get_partition_keys():
-        yield RunRequest(run_key=f"{week}:{key}", partition_key=key)
-
-
-@schedule(
-    job=swap_sensitivity_job,
-    cron_schedule=WEEKLY_SENSITIVITY_CRON,
-    execution_timezone=SCHEDULE_TIMEZONE,
-    default_status=DefaultScheduleStatus.STOPPED,
-    description="Mondays 05:00 Toronto time: every swap sensitivity partition in one run.",
-)
-def weekly_swap_sensitivity_schedule(context: ScheduleEvaluationContext):
-    keys = swap_sensitivity_partitions.get_partition_keys()
-    return RunRequest(
-        run_key=f"{_week_of(context)}:all",
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-    )
-
-
-def build_schedules(refresh_job: JobDefinition | UnresolvedAssetJobDefinition) -> list[ScheduleDefinition]:
-    return [weekly_refresh_schedule(refresh_job), weekly_network_sensitivity_schedule,
-            weekly_swap_sensitivity_schedule]
+def weekly_sensitivity_schedule(job: JobDefinition | UnresolvedAssetJobDefinition, description: str):
+    """`@schedule` for a domain's sensitivity sweep: Mondays 05:00 site time, after the refresh; created stopped."""
+    return schedule(job=job, cron_schedule=WEEKLY_SENSITIVITY_CRON, execution_timezone=SCHEDULE_TIMEZONE,
+                    default_status=DefaultScheduleStatus.STOPPED, description=description)

@@ -15,6 +15,8 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     MultiPartitionsDefinition,
+    RunRequest,
+    ScheduleEvaluationContext,
     StaticPartitionsDefinition,
     define_asset_job,
 )
@@ -39,6 +41,7 @@ from evcharge_pipeline.network.reports import frontier_plot, plan_key_figures, p
 from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline.reporting import readable_value
 from evcharge_pipeline.resources import ReportsResource
+from evcharge_pipeline.schedules import week_of, weekly_sensitivity_schedule
 from evcharge_pipeline.warehouse import (
     read_table,
     replace_partition,
@@ -365,4 +368,14 @@ network_sensitivity_job = define_asset_job(
     description="Sensitivity sweep of the network plan over budget levels x L3 coverage targets.",
 )
 
+
+@weekly_sensitivity_schedule(network_sensitivity_job, "Mondays 05:00 Toronto time: one run per budget x "
+                                                      "coverage-target partition of the network sweep.")
+def weekly_network_sensitivity_schedule(context: ScheduleEvaluationContext):
+    week = week_of(context)
+    for key in sensitivity_partitions.get_partition_keys():
+        yield RunRequest(run_key=f"{week}:{key}", partition_key=key)
+
+
 jobs = [network_sensitivity_job]
+schedules = [weekly_network_sensitivity_schedule]

@@ -10,9 +10,12 @@ from dagster import (
     BackfillPolicy,
     Config,
     MaterializeResult,
+    RunRequest,
+    ScheduleEvaluationContext,
     StaticPartitionsDefinition,
     define_asset_job,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_duckdb import DuckDBResource
 
 from evcharge_pipeline import validation
@@ -25,6 +28,7 @@ from evcharge_pipeline.assets.common import (
     warehouse_check,
 )
 from evcharge_pipeline.resources import RegionResource, ReportsResource
+from evcharge_pipeline.schedules import week_of, weekly_sensitivity_schedule
 from evcharge_pipeline.solving import has_solution
 from evcharge_pipeline.sources.common import with_provenance
 from evcharge_pipeline.swap.inputs import SwapInputs, load_swap_inputs
@@ -240,4 +244,17 @@ swap_sensitivity_job = define_asset_job(
     description="Swap-network sensitivity runs; backfill its partitions (one per parameter value).",
 )
 
+
+
+@weekly_sensitivity_schedule(swap_sensitivity_job, "Mondays 05:00 Toronto time: every swap sensitivity partition "
+                                                   "in one run.")
+def weekly_swap_sensitivity_schedule(context: ScheduleEvaluationContext):
+    keys = swap_sensitivity_partitions.get_partition_keys()
+    return RunRequest(
+        run_key=f"{week_of(context)}:all",
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+    )
+
+
 jobs = [swap_sensitivity_job]
+schedules = [weekly_swap_sensitivity_schedule]
