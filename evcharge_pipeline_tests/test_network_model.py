@@ -325,8 +325,11 @@ def test_infeasible_target_yields_diagnosis_with_smallest_budget():
                         diagnosis_time_limit_seconds=30, mip_gap=0.0)
     result = solve(inst, cfg)
     assert result.status == "infeasible"
+    assert result.summary["bound_method"] in ("benders_master_lp_infeasible", "benders_master_mip_infeasible")
+    assert result.summary["bound"] is None
     assert result.plan.empty
     assert "budget" in result.summary["diagnosis"]
+    assert result.summary["min_budget_lower_cad"] <= result.summary["min_budget_cad"] + 1e-6
     assert "total_budget" not in (result.summary["conflicting_constraints"] or "")
     minimum = result.summary["min_budget_cad"]
     assert minimum > cfg.budget_cad

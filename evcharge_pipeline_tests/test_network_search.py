@@ -123,3 +123,25 @@ def test_restricted_instance_gives_the_same_value_to_a_plan_inside_it(constraine
     back = expand_decisions(inside, index, inputs.n_sites)
     for field in ("upgrade_phase", "retire_phase", "open_level", "open_phase", "ports_l2", "ports_l3"):
         assert np.array_equal(getattr(back, field), getattr(d, field))
+
+
+def test_a_solve_without_a_plan_is_proven_infeasible_by_the_min_capex_bound(monkeypatch):
+    """When the limit passes without a plan, the min-capex probe proves infeasibility if even its lower bound
+    exceeds the budget; with a budget that suffices the row keeps time_limit_no_solution."""
+    import evcharge_pipeline.network.plan as plan_module
+    from evcharge_pipeline.network.benders import BendersOutcome
+
+    def no_plan(inputs, config, incumbent, time_limit_seconds, verbose=False):
+        return BendersOutcome("time_limit_no_solution", None, None, None, "benders_lp_relaxation", None)
+
+    monkeypatch.setattr(plan_module, "solve_benders", no_plan)
+    inst = make_instance(n_demand=150, n_candidates=25, n_existing=8, extent_km=15.0, seed=3)
+    tight = NetworkConfig(budget_cad=150_000, min_coverage_l3_share=0.8, diagnosis_time_limit_seconds=30, mip_gap=0.0)
+    result = plan_module.plan_network(inst.stations, inst.candidates, inst.demand, inst.coverage, tight)
+    assert result.status == "infeasible"
+    assert result.summary["bound_method"] == "min_capex_lower_bound"
+    assert result.summary["min_budget_lower_cad"] > tight.budget_cad
+    roomy = tight.with_changes(budget_cad=10_000_000, min_coverage_l3_share=0.0)
+    result = plan_module.plan_network(inst.stations, inst.candidates, inst.demand, inst.coverage, roomy)
+    assert result.status == "time_limit_no_solution"
+    assert "no feasible plan found" in result.summary["diagnosis"]

@@ -84,7 +84,9 @@ def _run_instance(spec: dict, queue) -> None:
         out.update({k: s.get(k) for k in ("status", "objective", "bound", "gap", "bound_method", "method", "lp_bound",
                                           "greedy_objective", "primal_source", "build_seconds", "solve_seconds",
                                           "prepare_seconds", "greedy_seconds", "warm_started", "demand_points",
-                                          "demand_groups", "existing_stations", "candidate_sites", "budget_cad")})
+                                          "demand_groups", "existing_stations", "candidate_sites", "budget_cad",
+                                          "min_coverage_l3_share", "min_budget_cad", "min_budget_lower_cad",
+                                          "local_search_moves", "kernel_candidates", "diagnosis")})
         out["load_average_1min"] = os.getloadavg()[0]
         out["pairs"] = len(pairs)
         out["peak_mb_plan"] = _peak_mb()
@@ -181,12 +183,19 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _with_budget(config: dict, budget: float | None) -> dict:
-    return config if budget is None else {**config, "budget_cad": budget}
+def _variant(config: dict, budget: float | None, target: float | None) -> dict:
+    out = dict(config)
+    if budget is not None:
+        out["budget_cad"] = budget
+    if target is not None:
+        out["min_coverage_l3_share"] = target
+    return out
 
 
-def _budget_name(name: str, budget: float | None) -> str:
-    return name if budget is None else f"{name}, budget {budget / 1e6:g} M CAD"
+def _variant_name(name: str, budget: float | None, target: float | None) -> str:
+    if budget is not None:
+        name = f"{name}, budget {budget / 1e6:g} M CAD"
+    return name if target is None else f"{name}, L3 target {target:g}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spopt-wall-seconds", type=float, default=1800.0,
                         help="stop spopt (model build + CBC) after this many seconds")
     parser.add_argument("--budgets", help="comma list of budgets (CAD): one region/warehouse instance per budget")
+    parser.add_argument("--l3-targets", help="comma list of L3 coverage targets: one instance per budget and target "
+                                             "(with --budgets 250000,500000,1000000,2000000 --l3-targets 0.8,0.9,0.95 "
+                                             "--time-limit 60 --mip-gap 0.005: the network_plan_sensitivity sweep)")
+    parser.add_argument("--mip-gap", type=float, help="relative gap at which a solve stops (default: config)")
+    parser.add_argument("--diagnosis-time-limit", type=float, help="seconds per diagnosis solve (default: config)")
     parser.add_argument("--method", choices=["benders", "monolithic"], help="solution method (default: config)")
     parser.add_argument("--output", help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -219,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     base_cfg = {} if args.time_limit is None else {"time_limit_seconds": args.time_limit}
     if args.method:
         base_cfg["method"] = args.method
+    if args.mip_gap is not None:
+        base_cfg["mip_gap"] = args.mip_gap
+    if args.diagnosis_time_limit is not None:
+        base_cfg["diagnosis_time_limit_seconds"] = args.diagnosis_time_limit
     budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else [None]
+    targets = [float(t) for t in args.l3_targets.split(",")] if args.l3_targets else [None]
+    variants = [(b, t) for b in budgets for t in targets]
     specs = []
     tmp = tempfile.TemporaryDirectory()
     if "region" in wanted:
@@ -227,17 +247,17 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         build_region_warehouse(args.region, database)
         print(f"foundation tables for {args.region} built in {time.perf_counter() - t0:.1f} s", flush=True)
-        specs += [{"name": _budget_name(args.region_name or Path(args.region).name, budget), "kind": "warehouse",
-                   "warehouse": database, "config": _with_budget(base_cfg, budget), "p": args.p,
+        specs += [{"name": _variant_name(args.region_name or Path(args.region).name, budget, target), "kind": "warehouse",
+                   "warehouse": database, "config": _variant(base_cfg, budget, target), "p": args.p,
                    "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
-                  for budget in budgets]
+                  for budget, target in variants]
     if "warehouse" in wanted:
         if not args.warehouse:
             parser.error("--instances warehouse needs --warehouse")
-        specs += [{"name": _budget_name(args.region_name or Path(args.warehouse).stem, budget), "kind": "warehouse",
-                   "warehouse": args.warehouse, "config": _with_budget(base_cfg, budget), "p": args.p,
+        specs += [{"name": _variant_name(args.region_name or Path(args.warehouse).stem, budget, target), "kind": "warehouse",
+                   "warehouse": args.warehouse, "config": _variant(base_cfg, budget, target), "p": args.p,
                    "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
-                  for budget in budgets]
+                  for budget, target in variants]
     if "synthetic" in wanted:
         scale = args.synthetic_demand / 20_000
         extent = args.synthetic_extent_km or 40.0 * scale ** 0.5

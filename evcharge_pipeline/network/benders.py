@@ -214,7 +214,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         h.run()
         status = h.getModelStatus().name
         if status == "kInfeasible":
-            out.status = "infeasible"
+            out.status, out.bound_method = "infeasible", "benders_master_lp_infeasible"
             out.build_seconds, out.solve_seconds = build_seconds, time.perf_counter() - started - build_seconds
             return out
         if status != "kOptimal":
@@ -291,8 +291,11 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             break
     out.decisions, out.objective, out.primal_source = best, best_value, source
     out.bound = None if not np.isfinite(bound) else max(bound, best_value if best_value is not None else -np.inf)
-    out.bound_method = ("benders_master_mip_dual_bound" if out.bound is not None and out.bound < lp_best - 1e-12
-                        else "benders_lp_relaxation")
+    if out.status == "infeasible":   # the master (a relaxation) has no integer point: nor has the full model
+        out.bound, out.bound_method = None, "benders_master_mip_infeasible"
+    else:
+        out.bound_method = ("benders_master_mip_dual_bound" if out.bound is not None and out.bound < lp_best - 1e-12
+                            else "benders_lp_relaxation")
     out.cuts = cuts
     if out.status != "infeasible":
         if best is None:

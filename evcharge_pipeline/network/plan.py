@@ -270,7 +270,8 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
             greedy_objective = float(model.problem.objective.value) / model.objective_scale if greedy_feasible else None
         outcome = solve_model(model, inputs, config, warm=warm if greedy_feasible else None, verbose=verbose)
         decisions = decisions_from_values(model, inputs, config) if outcome.has_solution else None
-        facts_solve = {"bound_method": "highs_mip_dual_bound" if outcome.bound is not None else None,
+        facts_solve = {"bound_method": ("highs_mip_dual_bound" if outcome.bound is not None
+                                        else "highs_proven_infeasible" if outcome.status == "infeasible" else None),
                        "method": "monolithic"}
 
     state = None
