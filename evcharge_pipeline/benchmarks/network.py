@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import multiprocessing as mp
+import os
 import platform
 import resource
 import sys
@@ -115,7 +115,8 @@ def _run_instance(spec: dict, queue) -> None:
             sp_result = _spopt_with_timeout(a, weight, p, spec.get("spopt_wall_seconds", 1800))
             out["spopt"] = sp_result
             if core.objective is not None and sp_result.get("objective") is not None:
-                out["core_objectives_agree"] = abs(core.objective - sp_result["objective"]) <= 1e-6 * max(1.0, core.objective)
+                tolerance = 1e-6 * max(1.0, core.objective)
+                out["core_objectives_agree"] = abs(core.objective - sp_result["objective"]) <= tolerance
             if sp_result.get("objective") is not None and core.status == "optimal":
                 out["speedup_vs_spopt"] = sp_result["seconds"] / out["core"]["seconds"]
         out["peak_mb"] = _peak_mb()
@@ -164,8 +165,8 @@ def run(specs: list[dict]) -> list[dict]:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| instance | demand pts (groups) | sites (existing + cand.) | status | build s | solve s | gap | peak MB | verified |"
-             " MCLP p | ours s | spopt s | spopt / ours |",
+    lines = ["| instance | demand pts (groups) | sites (existing + cand.) | status | build s | solve s | gap | peak MB "
+             "| verified | MCLP p | ours s | spopt s | spopt / ours |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
@@ -176,7 +177,8 @@ def markdown(results: list[dict]) -> str:
         lines.append(
             f"| {r['instance']} | {r['demand_points']} ({r['demand_groups']}) | {r['existing_stations']} + "
             f"{r['candidate_sites']} | {r['status']} | {r['build_seconds'] + r['prepare_seconds']:.1f} | "
-            f"{r['solve_seconds']:.1f} | {gap} ({r.get('bound_method') or 'no bound'}) | {r.get('peak_mb', 0):.0f} | {r.get('verified', 'n/a')} | "
+            f"{r['solve_seconds']:.1f} | {gap} ({r.get('bound_method') or 'no bound'}) | {r.get('peak_mb', 0):.0f} | "
+            f"{r.get('verified', 'n/a')} | "
             f"{core.get('p', '')} | {core.get('seconds', float('nan')):.1f} | "
             f"{spopt.get('seconds', float('nan')):.1f} ({spopt.get('status', 'skipped')}) | "
             + (f"{r['speedup_vs_spopt']:.2f}x |" if "speedup_vs_spopt" in r else "n/a (not both proven) |"))
@@ -241,31 +243,33 @@ def main(argv: list[str] | None = None) -> int:
     targets = [float(t) for t in args.l3_targets.split(",")] if args.l3_targets else [None]
     variants = [(b, t) for b in budgets for t in targets]
     specs = []
+    solvers = {"spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
     tmp = tempfile.TemporaryDirectory()
     if "region" in wanted:
         database = str(Path(tmp.name) / "region.duckdb")
         t0 = time.perf_counter()
         build_region_warehouse(args.region, database)
         print(f"foundation tables for {args.region} built in {time.perf_counter() - t0:.1f} s", flush=True)
-        specs += [{"name": _variant_name(args.region_name or Path(args.region).name, budget, target), "kind": "warehouse",
-                   "warehouse": database, "config": _variant(base_cfg, budget, target), "p": args.p,
-                   "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
+        specs += [{"name": _variant_name(args.region_name or Path(args.region).name, budget, target),
+                   "kind": "warehouse", "warehouse": database, "config": _variant(base_cfg, budget, target),
+                   "p": args.p, **solvers}
                   for budget, target in variants]
     if "warehouse" in wanted:
         if not args.warehouse:
             parser.error("--instances warehouse needs --warehouse")
-        specs += [{"name": _variant_name(args.region_name or Path(args.warehouse).stem, budget, target), "kind": "warehouse",
-                   "warehouse": args.warehouse, "config": _variant(base_cfg, budget, target), "p": args.p,
-                   "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds}
+        specs += [{"name": _variant_name(args.region_name or Path(args.warehouse).stem, budget, target),
+                   "kind": "warehouse", "warehouse": args.warehouse, "config": _variant(base_cfg, budget, target),
+                   "p": args.p, **solvers}
                   for budget, target in variants]
     if "synthetic" in wanted:
         scale = args.synthetic_demand / 20_000
         extent = args.synthetic_extent_km or 40.0 * scale ** 0.5
         budget = args.synthetic_budget or 8_000_000.0 * args.synthetic_candidates / 2_000
-        specs.append({"name": f"synthetic {args.synthetic_demand:,} x {args.synthetic_candidates:,}", "kind": "synthetic",
+        specs.append({"name": f"synthetic {args.synthetic_demand:,} x {args.synthetic_candidates:,}",
+                      "kind": "synthetic",
                       "demand": args.synthetic_demand, "candidates": args.synthetic_candidates,
                       "existing": round(200 * scale), "extent_km": extent, "p": max(args.p, 50),
-                      "spopt": not args.no_spopt, "core": not args.no_core, "spopt_wall_seconds": args.spopt_wall_seconds,
+                      **solvers,
                       "config": {**base_cfg, "time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
                                  "candidate_thinning_km": None, "budget_cad": budget,
                                  "max_upgrades_per_phase": round(20 * scale)}})
