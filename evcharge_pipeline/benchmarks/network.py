@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                       "demand": args.synthetic_demand, "candidates": args.synthetic_candidates,
                       "existing": round(200 * scale), "extent_km": extent, "p": max(args.p, 50),
                       **solvers,
-                      "config": {**base_cfg, "time_limit_seconds": args.synthetic_time_limit, "mip_gap": 0.01,
+                      "config": {"mip_gap": 0.01, **base_cfg, "time_limit_seconds": args.synthetic_time_limit,
                                  "candidate_thinning_km": None, "budget_cad": budget,
                                  "max_upgrades_per_phase": round(20 * scale)}})
     print(f"machine: {platform.platform()}, {mp.cpu_count()} cores, python {platform.python_version()}", flush=True)

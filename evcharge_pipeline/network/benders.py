@@ -284,8 +284,8 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         log.info("benders MILP round %d: bound %.6f, best plan %s, %d cuts added", out.rounds_mip, bound,
                  best_value, added)
         if status == "kOptimal" and added == 0:
-            # the master optimum is exact at its own solution: it is the full model's optimum
-            bound = min(bound, best_value if best_value is not None else bound)
+            # no cut is violated at the master's plan, so its master value is its true value, and the master's
+            # dual bound (within mip_gap of it, not equal to it) is the bound: nothing more to gain
             break
         if added == 0 and status != "kOptimal":
             break
