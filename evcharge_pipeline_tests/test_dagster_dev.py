@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,31 +11,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import requests
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from evcharge_pipeline.settings import PROJECT_ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_server(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {process.returncode}")
-        try:
-            if requests.get(f"{url}/server_info", timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"dagster dev did not answer at {url} within {seconds} s")
+from evcharge_pipeline_tests.dagster_ui import free_port, wait_for_server
 
 
 @pytest.mark.slow
