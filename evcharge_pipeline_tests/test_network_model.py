@@ -345,6 +345,14 @@ def test_infeasible_target_yields_diagnosis_with_smallest_budget():
     assert solve(inst, tight).status == "infeasible"
 
 
+@pytest.mark.parametrize("field,value", [("radius_l3_km", float("nan")), ("budget_cad", float("nan")),
+                                         ("weight_opex_per_mcad", float("inf")),
+                                         ("phase_budget_cad", (1e5, float("nan"), 1e5))])
+def test_non_finite_numbers_are_refused_naming_the_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        NetworkConfig(**{field: value})
+
+
 def test_contradictory_settings_are_reported_not_raised():
     inst = tiny(7)
     cfg = NetworkConfig(budget_cad=5_000_000, min_coverage_l2_share=1.0, radius_l2_km=0.05, time_limit_seconds=10,

@@ -8,6 +8,7 @@ a mid-sized Ontario region: an L2→L3 upgrade at 50,000 CAD, L2 ports at 5,000 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -154,6 +155,10 @@ class NetworkConfig:
         def bad(name: str, message: str) -> None:
             raise ConfigError(f"network config field '{name}': {message}")
 
+        for name, value in asdict(self).items():
+            unlimited = name == "budget_cad" and value == math.inf
+            if isinstance(value, float) and not math.isfinite(value) and not unlimited:
+                bad(name, f"must be a finite number, got {value}")
         if self.phases < 1:
             bad("phases", f"must be >= 1, got {self.phases}")
         if self.budget_cad < 0:
@@ -161,8 +166,8 @@ class NetworkConfig:
         if self.phase_budget_cad is not None:
             if len(self.phase_budget_cad) != self.phases:
                 bad("phase_budget_cad", f"needs {self.phases} values (one per phase), got {len(self.phase_budget_cad)}")
-            if any(b < 0 for b in self.phase_budget_cad):
-                bad("phase_budget_cad", "values must be >= 0")
+            if any(not b >= 0 for b in self.phase_budget_cad):   # also refuses NaN
+                bad("phase_budget_cad", "values must be numbers >= 0")
         for name in ("radius_l2_km", "radius_l3_km"):
             if getattr(self, name) <= 0:
                 bad(name, f"must be > 0, got {getattr(self, name)}")
