@@ -133,3 +133,33 @@ def test_price_of_equity_partitions_and_frontier(sample_foundation, warehouse_pa
     assert floored["objective_lost"] > 0                     # the floor binds, so it costs objective ...
     assert floored["extra_budget_cad"] > 0                   # ... and budget to win the objective back
     assert floored["budget_needed_cad"] - floored["budget_short_cad"] <= 150_000 + 1e-6
+
+
+def test_ev_need_without_households_warns_that_every_ev_counts_the_same(tmp_path):
+    import duckdb
+    import pandas as pd
+    from dagster_duckdb import DuckDBResource
+
+    from evcharge_pipeline.assets.network import EQUITY_TABLE, INPUT_TABLES, _read_inputs
+    from evcharge_pipeline.network.config import NetworkConfig
+    from evcharge_pipeline.warehouse import replace_table
+
+    database = str(tmp_path / "w.duckdb")
+    with duckdb.connect(database) as con:
+        for schema in ("raw", "core"):
+            con.execute(f"CREATE SCHEMA {schema}")
+        for table in INPUT_TABLES:
+            replace_table(con, table, pd.DataFrame({"area_id": ["A"], "ev_count": [3.0]}))
+        replace_table(con, EQUITY_TABLE, pd.DataFrame({"area_id": pd.Series(dtype="string"),
+                                                       "income_band": pd.Series(dtype="Int64")}))
+    warnings = []
+
+    class Log:
+        def warning(self, message):
+            warnings.append(message)
+
+    warehouse = DuckDBResource(database=database)
+    _read_inputs(warehouse, NetworkConfig(coverage_weight="ev_need"), Log())
+    assert len(warnings) == 1 and "[households]" in warnings[0]
+    _read_inputs(warehouse, NetworkConfig(coverage_weight="ev"), Log())
+    assert len(warnings) == 1

@@ -157,15 +157,19 @@ class SensitivityConfig(NetworkPlanConfig):
     diagnosis_time_limit_seconds: float = 10.0
 
 
-def _read_inputs(warehouse: DuckDBResource, config: NetworkConfig) -> tuple[pd.DataFrame, ...]:
+def _read_inputs(warehouse: DuckDBResource, config: NetworkConfig, log=None) -> tuple[pd.DataFrame, ...]:
     """Stations, candidates, demand points and coverage pairs. The demand points carry `income_band` and
     `ev_need` when core.area_equity exists (empty when the region has no [households]: no bands, and
-    ev_need = ev_count); without that table they carry neither, and ev_need weighting or floors fail naming it."""
+    ev_need = ev_count, which `log` is warned about); without that table they carry neither, and ev_need
+    weighting or floors fail naming it."""
     with warehouse.get_connection() as con:
         stations, candidates, demand, pairs = (read_table(con, table) for table in INPUT_TABLES)
         equity = read_table(con, EQUITY_TABLE) if table_exists(con, EQUITY_TABLE) else None
     if equity is not None:
         demand = with_equity(demand, equity, config.home_charger_public_need_ratio)
+        if log is not None and config.coverage_weight == "ev_need" and equity.empty:
+            log.warning("coverage_weight ev_need: the region has no [households] section, so every EV counts the "
+                        "same (ev_need = ev_count)")
     return stations, candidates, demand, pairs
 
 
@@ -246,7 +250,7 @@ def _metadata(result: NetworkPlanResult, extra: dict) -> dict:
 def network_plan(context: AssetExecutionContext, config: NetworkPlanConfig, warehouse: DuckDBResource,
                  reports: ReportsResource) -> MaterializeResult:
     cfg = config.network_config()
-    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg)
+    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg, context.log)
     result = plan_network(stations, candidates, demand, pairs, cfg)
     context.log.info(f"network plan: {result.status}; {result.summary.get('diagnosis') or ''}")
     plan = result.plan if result.feasible else empty_plan_frame()
@@ -307,7 +311,7 @@ def network_plan_sensitivity(context: AssetExecutionContext, config: Sensitivity
     keys = context.partition_key.keys_by_dimension
     budget, target = float(keys["budget"]), float(keys["coverage_target"])
     cfg = config.network_config(budget_cad=budget, min_coverage_l3_share=target)
-    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg)
+    stations, candidates, demand, pairs = _read_inputs(warehouse, cfg, context.log)
     try:
         result = plan_network(stations, candidates, demand, pairs, cfg)
         summary = summary_frame(result.summary)
