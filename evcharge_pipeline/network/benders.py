@@ -68,6 +68,7 @@ def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np
     where = (reach @ xy) / np.maximum(count, 1)[:, None]
     reachable = count > 0
     labels = np.zeros(G, np.int64)
+    k = min(k, len(np.unique(where[reachable], axis=0)))    # no more clusters than distinct locations
     if reachable.sum() > k:
         _, found = kmeans2(where[reachable], k, seed=seed, minit="++")
         labels[reachable] = np.unique(found, return_inverse=True)[1]
