@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from evcharge_pipeline.equity import DEFAULT_PUBLIC_NEED_RATIO
 
 SOLVERS = ("HIGHS", "SCIP", "CBC")
@@ -145,6 +147,26 @@ class NetworkConfig:
     def largest_radius_km(self) -> float:
         """The largest distance the model reads from the coverage pairs."""
         return max(self.radius_max_km, self.max_l3_distance_km or 0.0)
+
+    @property
+    def upgrade_cost_cad(self) -> float:
+        """Capex of one L2→L3 upgrade with its L3 ports."""
+        return self.upgrade_l3_cad + self.upgrade_l3_ports * self.port_l3_cad
+
+    @property
+    def new_l2_cost_cad(self) -> float:
+        """Capex of one new L2 station with its opening ports."""
+        return self.new_l2_station_cad + self.new_l2_station_ports * self.port_l2_cad
+
+    @property
+    def new_l3_cost_cad(self) -> float:
+        """Capex of one new L3 station with its opening ports."""
+        return self.new_l3_station_cad + self.new_l3_station_ports * self.port_l3_cad
+
+    def phase_weights(self) -> np.ndarray:
+        """Weight of each phase's coverage in the objective: phase_discount**(t-1), normalised to sum 1."""
+        disc = self.phase_discount ** np.arange(self.phases)
+        return disc / disc.sum()
 
     def phase_budgets(self) -> tuple[float, ...]:
         if self.phase_budget_cad is not None:

@@ -33,9 +33,9 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
     a2t, a3t, aat, adt = inputs.a_l2.T.tocsr(), inputs.a_l3.T.tocsr(), inputs.a_any.T.tocsr(), inputs.a_dmax.T.tocsr()
     required = inputs.dmax_required.astype(float)
 
-    up_cost = config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad
-    n2_cost = config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad
-    n3_cost = config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad
+    up_cost = config.upgrade_cost_cad
+    n2_cost = config.new_l2_cost_cad
+    n3_cost = config.new_l3_cost_cad
     capacity = s["capacity_kw"].to_numpy(float)
     area = inputs.area_of_site
     with_area = area >= 0
@@ -55,8 +55,7 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
     for site in np.flatnonzero(new_l3):
         blocked[conflicts[site]] = True
 
-    disc = config.phase_discount ** np.arange(T)
-    disc = disc / disc.sum()
+    disc = config.phase_weights()
     spent_total = 0.0
     budgets = config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T
     total_budget = config.budget_cad if "total_budget" not in config.relax else np.inf

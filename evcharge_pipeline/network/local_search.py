@@ -92,12 +92,10 @@ class _Gains:
         st = evaluate_state(inputs, d, config)
         self.inputs, self.config, self.T = inputs, config, T
         self.w = inputs.group_weight / max(inputs.total_weight, 1e-12)
-        disc = config.phase_discount ** np.arange(T)
-        self.disc = disc / disc.sum()
+        self.disc = config.phase_weights()
         self.n2 = inputs.a_l2 @ st.has_l2
         self.n3 = inputs.a_l3 @ st.has_l3
         self.na = inputs.a_any @ np.maximum(st.has_l2, st.has_l3)[:, T - 1]
-        self.alive = st.alive
 
     def _from_phase(self, per_phase: np.ndarray) -> np.ndarray:
         """sites x phases: column t is the discounted sum over phases t..T of per-phase values."""
@@ -120,16 +118,15 @@ class _Gains:
         l2_before = s["l2_before"].to_numpy(bool)[:, None]
         l3_before = s["l3_before"].to_numpy(bool)[:, None]
         station_opex = np.where(l3_before, c.opex_l3_station_cad_per_year, c.opex_l2_station_cad_per_year)
-        up_cost = c.upgrade_l3_cad + c.upgrade_l3_ports * c.port_l3_cad
-        n2_cost = c.new_l2_station_cad + c.new_l2_station_ports * c.port_l2_cad
-        n3_cost = c.new_l3_station_cad + c.new_l3_station_ports * c.port_l3_cad
         cw = c.weight_coverage
-        upgrade = (cw * g3 + c.weight_upgrade
-                   - opex * (c.opex_l3_station_cad_per_year - c.opex_l2_station_cad_per_year) - capex * up_cost)
+        upgrade = (cw * g3 + c.weight_upgrade - capex * c.upgrade_cost_cad
+                   - opex * (c.opex_l3_station_cad_per_year - c.opex_l2_station_cad_per_year))
         retire = (-cw * (loss2 * l2_before + loss3 * l3_before) - c.weight_underserved * lossa
                   + opex * station_opex - capex * c.retire_cad)
-        open_l2 = cw * g2 + c.weight_underserved * ga - opex * c.opex_l2_station_cad_per_year - capex * n2_cost
-        open_l3 = cw * g3 + c.weight_underserved * ga - opex * c.opex_l3_station_cad_per_year - capex * n3_cost
+        open_l2 = (cw * g2 + c.weight_underserved * ga
+                   - opex * c.opex_l2_station_cad_per_year - capex * c.new_l2_cost_cad)
+        open_l3 = (cw * g3 + c.weight_underserved * ga
+                   - opex * c.opex_l3_station_cad_per_year - capex * c.new_l3_cost_cad)
         return np.stack([upgrade, retire, open_l2, open_l3])
 
 
@@ -282,9 +279,7 @@ def kernel_sites(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, siz
     if support is not None:
         keep |= support
     c = config
-    cost = np.array([c.upgrade_l3_cad + c.upgrade_l3_ports * c.port_l3_cad, max(c.retire_cad, 1.0),
-                     c.new_l2_station_cad + c.new_l2_station_ports * c.port_l2_cad,
-                     c.new_l3_station_cad + c.new_l3_station_ports * c.port_l3_cad])
+    cost = np.array([c.upgrade_cost_cad, max(c.retire_cad, 1.0), c.new_l2_cost_cad, c.new_l3_cost_cad])
     ratio = (_Gains(inputs, config, d).add().max(axis=2) / cost[:, None])[2:].max(axis=0)
     ratio[:e] = -np.inf
     ratio[keep] = -np.inf

@@ -132,10 +132,10 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     count = lambda X: np.ones(X.shape[0]) @ X if X.shape[0] else np.zeros(T)  # noqa: E731  per-phase column sums
     taken = lambda X: count(X) @ step if X.shape[0] else np.zeros(T)  # noqa: E731  decisions taken in each phase
     capex = (
-        (config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad) * taken(U)
+        config.upgrade_cost_cad * taken(U)
         + config.retire_cad * taken(R)
-        + (config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad) * taken(Y2)
-        + (config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad) * taken(Y3)
+        + config.new_l2_cost_cad * taken(Y2)
+        + config.new_l3_cost_cad * taken(Y3)
         + config.port_l2_cad * count(P2) + config.port_l3_cad * count(P3)
     )
 
@@ -273,11 +273,6 @@ class CoverageTerms:
     rows: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _discount(config: NetworkConfig) -> np.ndarray:
-    disc = config.phase_discount ** np.arange(config.phases)
-    return disc / disc.sum()
-
-
 def _exact_coverage(inputs: NetworkInputs, config: NetworkConfig, rows: dict[str, np.ndarray], has_l2, has_l3,
                     has_any, definition: list) -> CoverageTerms:
     """A coverage variable per reachable group and phase, at most the group's active cover."""
@@ -309,7 +304,7 @@ def _exact_coverage(inputs: NetworkInputs, config: NetworkConfig, rows: dict[str
             definition.append(u >= 1 - pick @ cov3[:, T - 1] - a_any @ (has_any - has_l3)[:, T - 1])
         else:
             definition.append(u >= 1 - a_any @ has_any[:, T - 1])
-    disc = _discount(config)
+    disc = config.phase_weights()
     cov_term = 0.0
     if len(rows2):
         cov_term = cov_term + (w[rows2] @ cov2 @ disc) / W
@@ -354,7 +349,7 @@ def _projected_coverage(inputs: NetworkInputs, config: NetworkConfig, rows: dict
         if len(sel):
             definition.append(theta <= (C @ sp.diags(w[sel]) @ matrix[sel]) @ h)
         out[key] = theta
-    disc = _discount(config)
+    disc = config.phase_weights()
     cov_term = (cp.sum(out["l2"] @ disc) + cp.sum(out["l3"] @ disc)) / W
     underserved = (W - cp.sum(out["any"])) / W
     return CoverageTerms(

@@ -81,10 +81,10 @@ def evaluate_state(inputs: NetworkInputs, d: Decisions, config: NetworkConfig) -
     new2_t = in_phase(np.where(d.open_level == 2, d.open_phase, 0), T)
     new3_t = in_phase(np.where(d.open_level == 3, d.open_phase, 0), T)
     capex_site = (
-        up_t * (config.upgrade_l3_cad + config.upgrade_l3_ports * config.port_l3_cad)
+        up_t * config.upgrade_cost_cad
         + ret_t * config.retire_cad
-        + new2_t * (config.new_l2_station_cad + config.new_l2_station_ports * config.port_l2_cad)
-        + new3_t * (config.new_l3_station_cad + config.new_l3_station_ports * config.port_l3_cad)
+        + new2_t * config.new_l2_cost_cad
+        + new3_t * config.new_l3_cost_cad
         + d.ports_l2 * config.port_l2_cad + d.ports_l3 * config.port_l3_cad
     ).astype(float)
     opex = (config.opex_l2_station_cad_per_year * (alive - has_l3).clip(min=0)
