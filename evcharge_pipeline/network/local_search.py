@@ -244,14 +244,14 @@ class KernelResult:
 
 
 def kernel_search(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions | None,
-                  value: float | None, time_limit_seconds: float, support: np.ndarray | None = None) -> KernelResult:
+                  value: float | None, time_limit_seconds: float) -> KernelResult:
     """The exact monolithic MILP on a kernel of sites (`kernel_sites`), warm-started from the plan `d` when
     there is one (value: its `plan_value`): a primal heuristic (its bound holds for the kernel only and is
     not reported). The plan it returns is re-evaluated on the full instance with `plan_value` and kept only
     when it meets the full model and improves the objective."""
     started = time.perf_counter()
     around = d if d is not None else Decisions.empty(inputs, config.phases)
-    keep = kernel_sites(inputs, config, around, config.kernel_candidates, support)
+    keep = kernel_sites(inputs, config, around, config.kernel_candidates)
     sub, index = restrict_sites(inputs, keep)
     sub_model = build_model(sub, config, objective="plan")
     outcome = solve_model(sub_model, sub, config, warm=restrict_decisions(d, index) if d is not None else None,
@@ -268,20 +268,16 @@ def kernel_search(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfi
     return KernelResult(found, found_value, sub.n_candidates, outcome.status, time.perf_counter() - started)
 
 
-def kernel_sites(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, size: int,
-                 support: np.ndarray | None = None) -> np.ndarray:
-    """Bool per site: the plan's sites, the sites a relaxation uses (`support`), and the candidates with
-    the best marginal gain per CAD at the plan, up to `size` candidates in all."""
+def kernel_sites(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, size: int) -> np.ndarray:
+    """Bool per site: the existing stations, the plan's candidate sites, and the candidates with the best
+    marginal gain per CAD of a new station at the plan, up to `size` candidates in all."""
     e = inputs.n_existing
     keep = np.zeros(inputs.n_sites, bool)
     keep[:e] = True
     keep[e:] = d.open_level[e:] > 0
-    if support is not None:
-        keep |= support
-    c = config
-    cost = np.array([c.upgrade_cost_cad, max(c.retire_cad, 1.0), c.new_l2_cost_cad, c.new_l3_cost_cad])
-    ratio = (_Gains(inputs, config, d).add().max(axis=2) / cost[:, None])[2:].max(axis=0)
-    ratio[:e] = -np.inf
+    gains = _Gains(inputs, config, d).add().max(axis=2)          # actions x sites, best phase
+    cost = np.array([config.new_l2_cost_cad, config.new_l3_cost_cad])[:, None]
+    ratio = (gains[[ACTIONS.index("open_l2"), ACTIONS.index("open_l3")]] / cost).max(axis=0)
     ratio[keep] = -np.inf
     room = max(0, size - int(keep[e:].sum()))
     if room:
