@@ -34,9 +34,9 @@ ACTIONS = ("upgrade", "retire", "open_l2", "open_l3")
 def plan_value(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> float | None:
     """The full model's objective of a plan, or None when it breaks any constraint of the full model.
 
-    Uses the projected model (`build_model(coverage="projected")`) with every cluster variable set to its
-    true covered weight: then each of its constraints is the full model's (the cuts CVXPY knows are valid
-    at true coverage) and its objective is the full objective."""
+    `model` is the exact model, or the projected one (`build_model(coverage="projected")`) with every
+    cluster variable set to its true covered weight: then each of its constraints is the full model's (the
+    cuts CVXPY knows are valid at true coverage) and its objective is the full objective."""
     assign_decisions(model, inputs, config, d)
     violation = max((float(np.max(c.violation())) for c in model.problem.constraints if c.size), default=0.0)
     if violation > 1e-6:

@@ -21,9 +21,9 @@ from evcharge_pipeline.network.inputs import (
     equity_floors_on,
     prepare_inputs,
 )
+from evcharge_pipeline.network.local_search import plan_value
 from evcharge_pipeline.network.model import (
     MCAD,
-    assign_decisions,
     build_model,
     decisions_from_values,
 )
@@ -261,13 +261,8 @@ def plan_network(stations: pd.DataFrame, candidates: pd.DataFrame, demand: pd.Da
     else:
         model = build_model(inputs, config, objective="plan")
         build_seconds = model.build_seconds
-        greedy_objective = None
-        greedy_feasible = False
-        if warm is not None:
-            assign_decisions(model, inputs, config, warm)
-            violation = max((float(np.max(c.violation())) for c in model.problem.constraints), default=0.0)
-            greedy_feasible = violation <= 1e-6
-            greedy_objective = float(model.problem.objective.value) / model.objective_scale if greedy_feasible else None
+        greedy_objective = plan_value(model, inputs, config, warm) if warm is not None else None
+        greedy_feasible = greedy_objective is not None
         outcome = solve_model(model, inputs, config, warm=warm if greedy_feasible else None, verbose=verbose)
         decisions = decisions_from_values(model, inputs, config) if outcome.has_solution else None
         facts_solve = {"bound_method": ("highs_mip_dual_bound" if outcome.bound is not None
