@@ -73,7 +73,7 @@ def _run_instance(spec: dict, queue) -> None:
         started = time.perf_counter()
         if spec["kind"] == "synthetic":
             inst = make_instance(n_demand=spec["demand"], n_candidates=spec["candidates"], n_existing=spec["existing"],
-                                 extent_km=spec["extent_km"], n_areas=16, seed=spec.get("seed", 0))
+                                 extent_km=spec["extent_km"], n_areas=spec["areas"], seed=spec.get("seed", 0))
             stations, candidates, demand, pairs = inst.stations, inst.candidates, inst.demand, inst.coverage
         else:
             stations, candidates, demand, pairs = tables_from_warehouse(spec["warehouse"])
@@ -86,7 +86,8 @@ def _run_instance(spec: dict, queue) -> None:
                                           "prepare_seconds", "greedy_seconds", "warm_started", "demand_points",
                                           "demand_groups", "existing_stations", "candidate_sites", "budget_cad",
                                           "min_coverage_l3_share", "min_budget_cad", "min_budget_lower_cad",
-                                          "local_search_moves", "kernel_candidates", "diagnosis")})
+                                          "local_search_moves", "kernel_candidates", "lagrangian_evaluations",
+                                          "diagnosis")})
         out["load_average_1min"] = os.getloadavg()[0]
         out["pairs"] = len(pairs)
         out["peak_mb_plan"] = _peak_mb()
@@ -214,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-extent-km", type=float, default=None,
                         help="side of the synthetic square (default 40 km at 20,000 points, scaled with the square "
                              "root of the point count: the same density at every size)")
+    parser.add_argument("--synthetic-areas", type=int, default=None,
+                        help="grid-capacity areas of the synthetic instance (default 16 at 20,000 points, scaled with "
+                             "the point count: the same area size, so the same grid room per station, at every size)")
     parser.add_argument("--synthetic-budget", type=float, default=None,
                         help="budget of the synthetic instance (default 8 M CAD per 2,000 candidates)")
     parser.add_argument("--no-spopt", action="store_true", help="skip the spopt comparison")
@@ -269,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                       "kind": "synthetic",
                       "demand": args.synthetic_demand, "candidates": args.synthetic_candidates,
                       "existing": round(200 * scale), "extent_km": extent, "p": max(args.p, 50),
+                      "areas": args.synthetic_areas or max(1, round(16 * scale)),
                       **solvers,
                       "config": {"mip_gap": 0.01, **base_cfg, "time_limit_seconds": args.synthetic_time_limit,
                                  "candidate_thinning_km": None, "budget_cad": budget,

@@ -16,6 +16,9 @@ sparse matrix product per level and phase, no LP per cut.
 Bounds: every master is a relaxation of the full model (its theta over-estimate coverage), so the
 optimum of its LP relaxation after any number of rounds, and the dual bound HiGHS reports for the master
 MILP at any time, are valid upper bounds of the full model's optimum; the tightest one is reported.
+A third bound comes first: the Lagrangian dual (`network.lagrangian`), valid at any multipliers and cheap
+at any scale. Where the master LP is too slow to converge in the limit (100,000 demand points x 11,000
+sites: 60-120 s per round), its rounds stop early and the Lagrangian bound stands.
 Primal side: the greedy plan polished by local search, the exact MILP on a kernel of sites (the plan's,
 those the master LP uses, the best others; `network.local_search`), and every integer master solution,
 each evaluated exactly; only plans that meet every constraint of the full model are kept.
@@ -36,6 +39,7 @@ from scipy.cluster.vq import kmeans2
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
+from evcharge_pipeline.network.lagrangian import lagrangian_bound
 from evcharge_pipeline.network.local_search import improve_plan, kernel_search, plan_value
 from evcharge_pipeline.network.model import (
     assign_decisions,
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("l2", "l3", "any")
 LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
+SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit while the master LP is still above
+                         # the Lagrangian bound: Kelley's rounds cannot converge in time (15-25 rounds are typical)
 
 
 def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np.ndarray:
@@ -93,6 +99,7 @@ class BendersOutcome:
     primal_source: str = ""
     local_search_moves: int = 0
     kernel_candidates: int = 0
+    lagrangian_evaluations: int = 0
     history_start_value: float | None = None   # exact objective of the start plan (None: infeasible or none)
     history: list[dict] = field(default_factory=list)
 
@@ -186,8 +193,13 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             best, best_value, source = incumbent, value, "greedy"
 
     out = BendersOutcome("time_limit", None, None, None, "", None, history_start_value=best_value)
-    bound = np.inf
+    bound, bound_method = np.inf, ""
     cuts = 0
+
+    def tighten(value: float, method: str) -> None:
+        nonlocal bound, bound_method
+        if value < bound:
+            bound, bound_method = value, method
     search_seconds = config.local_search_time_share * time_limit_seconds
 
     def polish(seconds: float) -> None:
@@ -203,6 +215,16 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
 
     polish(search_seconds / 2)
 
+    # Lagrangian dual bound: valid at any multipliers; stops when its step has shrunk or at its time share
+    if config.lagrangian_time_share > 0:
+        lagrangian = lagrangian_bound(inputs, config, best,
+                                      min(deadline, time.perf_counter() + config.lagrangian_time_share * time_limit_seconds))
+        if lagrangian is not None:
+            tighten(lagrangian.bound, "lagrangian_dual")
+            out.lagrangian_evaluations = lagrangian.evaluations
+            out.history.append({"phase": "lagrangian", "bound": lagrangian.bound, "evaluations": lagrangian.evaluations,
+                                "seconds": time.perf_counter() - started})
+
     # LP rounds: Kelley's cutting planes on the master's LP relaxation.
     # The first LP by interior point (3x faster than simplex on the KW master, where the 10,000 spacing rows
     # dominate), crossed over to a basis; the later rounds re-solve from that basis by dual simplex.
@@ -210,7 +232,10 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     h.setOptionValue("solver", "ipm")
     lp_deadline = started + LP_TIME_SHARE * time_limit_seconds
     x = None
+    lagrangian_best = bound
+    lp_too_slow = False
     for round_ in range(config.benders_lp_rounds):
+        round_started = time.perf_counter()
         h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
         h.run()
         status = h.getModelStatus().name
@@ -222,7 +247,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             break
         info = h.getInfo()
         value = hprob.objective(float(info.objective_function_value))
-        bound = min(bound, value)
+        tighten(value, "benders_lp_relaxation")
         out.lp_bound = value
         x = np.asarray(h.getSolution().col_value)
         blocks, uppers, violation = separator.separate(x, tolerance)
@@ -235,10 +260,15 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         log.info("benders LP round %d: bound %.6f, %d cuts added", round_ + 1, value, added)
         if added == 0 or violation <= 1e-6 * W or time.perf_counter() >= lp_deadline:
             break
-    lp_best = bound
+        if time.perf_counter() - round_started > SLOW_ROUND_SHARE * time_limit_seconds and value > lagrangian_best:
+            lp_too_slow = True
+            break
 
-    # Kernel MILP: the exact model on the plan's sites, the sites the master LP uses and the best others.
-    if config.kernel_candidates > 0 and out.status != "infeasible" and time.perf_counter() < deadline - 1.0:
+    # Kernel MILP: the exact model on the plan's sites and the best others (pointless when the plan alone
+    # has as many candidate sites as the kernel may hold).
+    plan_sites = 0 if best is None else int((best.open_level > 0).sum())
+    if (config.kernel_candidates > plan_sites and out.status != "infeasible"
+            and time.perf_counter() < deadline - 1.0):
         kernel = kernel_search(model, inputs, config, best, best_value,
                                min(config.kernel_time_share * time_limit_seconds, deadline - time.perf_counter()))
         out.kernel_candidates = kernel.candidates
@@ -248,10 +278,14 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
                             "candidates": kernel.candidates, "seconds": time.perf_counter() - started})
         polish(search_seconds / 2)
 
+    # A master too slow for its LP rounds is too slow for its MILP: the rest of the time goes to local search.
+    if lp_too_slow:
+        polish(deadline - time.perf_counter())
+
     # MILP rounds: the master with integrality, warm-started from the best plan; cuts at each master plan.
     hprob.set_integrality(True)
     h.setOptionValue("solver", "choose")
-    while time.perf_counter() < deadline - 0.5:
+    while not lp_too_slow and time.perf_counter() < deadline - 0.5:
         if best is not None and bound < np.inf and (bound - best_value) / max(abs(best_value), 1e-9) <= config.mip_gap:
             break
         h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
@@ -268,7 +302,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             break
         dual = float(info.mip_dual_bound)
         if np.isfinite(dual):
-            bound = min(bound, hprob.objective(dual))
+            tighten(hprob.objective(dual), "benders_master_mip_dual_bound")
         has_primal = info.primal_solution_status == 2
         added = 0
         if has_primal:
@@ -295,8 +329,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     if out.status == "infeasible":   # the master (a relaxation) has no integer point: nor has the full model
         out.bound, out.bound_method = None, "benders_master_mip_infeasible"
     else:
-        out.bound_method = ("benders_master_mip_dual_bound" if out.bound is not None and out.bound < lp_best - 1e-12
-                            else "benders_lp_relaxation")
+        out.bound_method = bound_method
     out.cuts = cuts
     if out.status != "infeasible":
         if best is None:

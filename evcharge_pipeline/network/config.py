@@ -130,6 +130,8 @@ class NetworkConfig:
                                                  # many candidates in all (best marginal gain per CAD); 0 = off
     kernel_time_share: float = 0.3               # share of time_limit_seconds the kernel MILP may use
     local_search_time_share: float = 0.1         # share of time_limit_seconds for local search (network.local_search)
+    lagrangian_time_share: float = 0.5           # at most this share of time_limit_seconds for the Lagrangian dual
+                                                 # bound (network.lagrangian); it stops earlier once converged
     aggregate_demand: bool = True                # merge demand points with identical coverage sets
     diagnose_infeasible: bool = True             # run the diagnosis solves when the plan is infeasible
     diagnosis_time_limit_seconds: float = 20.0
@@ -225,7 +227,7 @@ class NetworkConfig:
             bad("benders_clusters", f"must be >= 1, got {self.benders_clusters}")
         if self.kernel_candidates < 0:
             bad("kernel_candidates", f"must be >= 0, got {self.kernel_candidates}")
-        for name in ("kernel_time_share", "local_search_time_share"):
+        for name in ("kernel_time_share", "local_search_time_share", "lagrangian_time_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 bad(name, f"is a share of the time limit and must lie in [0, 1], got {getattr(self, name)}")
         if self.benders_lp_rounds < 0:

@@ -46,6 +46,16 @@ def _nested(inner: sp.csr_matrix, outer: sp.csr_matrix) -> bool:
     return (a - a.multiply(b)).nnz == 0
 
 
+def ports_useful(inputs: NetworkInputs, config: NetworkConfig, objective: str = "plan") -> bool:
+    """Whether added ports can be part of an optimal plan. They add capex and load and nothing to coverage
+    or opex, so they only pay off through the per-area port minimum (or a negative capex weight); otherwise
+    the model fixes them at zero (exact, and 2 x sites x phases fewer integers)."""
+    relax = set(config.relax) | ({"total_budget", "phase_budget"} if objective == "min_capex" else set())
+    return ((config.min_ports_per_100_ev > 0 and "min_ports_per_area" not in relax
+             and bool((inputs.area_min_ports > 0).any()))
+            or (objective == "plan" and config.weight_capex_per_mcad < 0))
+
+
 @dataclass
 class BuiltModel:
     problem: cp.Problem
@@ -83,13 +93,8 @@ def build_model(inputs: NetworkInputs, config: NetworkConfig, objective: str = "
     R = _var((e if config.allow_retire else 0, T), boolean=True)
     Y2 = _var((c, T), boolean=True)
     Y3 = _var((c, T), boolean=True)
-    # Extra ports only pay off through the per-area port minimum: they add capex, load and nothing to
-    # coverage or opex. Without port-minimum rows (and with a non-negative capex weight) no optimal plan
-    # adds ports, so the port variables are fixed at zero (exact, and 2 x sites x phases fewer integers).
-    ports_useful = ((config.min_ports_per_100_ev > 0 and "min_ports_per_area" not in relax
-                     and bool((inputs.area_min_ports > 0).any()))
-                    or (objective == "plan" and config.weight_capex_per_mcad < 0))
-    if not ports_useful:
+    # Port variables are fixed at zero where no optimal plan adds ports (`ports_useful`).
+    if not ports_useful(inputs, config, objective):
         M = 0
     P2 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))
     P3 = _var((n, T), integer=True, bounds=[0, M]) if M > 0 else cp.Constant(np.zeros((n, T)))

@@ -44,6 +44,7 @@ class NetworkState:
     capex_by_phase: np.ndarray
     opex_by_phase: np.ndarray      # annual operating cost in each phase
     capex_by_site: np.ndarray      # sites x phases
+    opex_by_site: np.ndarray       # sites x phases, annual (a station with any L3 port pays the L3 rate)
 
 
 def active_from(phase: np.ndarray, phases: int) -> np.ndarray:
@@ -88,9 +89,9 @@ def evaluate_state(inputs: NetworkInputs, d: Decisions, config: NetworkConfig) -
         + d.ports_l2 * config.port_l2_cad + d.ports_l3 * config.port_l3_cad
     ).astype(float)
     opex = (config.opex_l2_station_cad_per_year * (alive - has_l3).clip(min=0)
-            + config.opex_l3_station_cad_per_year * has_l3).sum(axis=0).astype(float)
+            + config.opex_l3_station_cad_per_year * has_l3).astype(float)
     return NetworkState(alive, has_l2, has_l3, ports_l1, ports_l2, ports_l3, load,
-                        capex_site.sum(axis=0), opex, capex_site)
+                        capex_site.sum(axis=0), opex.sum(axis=0), capex_site, opex)
 
 
 def coverage_shares(inputs: NetworkInputs, has_l2: np.ndarray, has_l3: np.ndarray) -> dict[str, float]:
