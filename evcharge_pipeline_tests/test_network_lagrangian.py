@@ -43,7 +43,7 @@ def test_bound_never_below_the_enumerated_optimum(seed, changes):
     rng = np.random.default_rng(seed)
     for _ in range(20):
         lam = [rng.uniform(0, 1, c.shape) * c for c in (dual.c2, dual.c3, dual.c_any)]
-        value, _grads = dual.evaluate(*lam, 10)
+        value, _grads = dual.evaluate(lam, 10)
         assert value >= best - 1e-9
 
 

@@ -17,6 +17,8 @@ from evcharge_pipeline.network.local_search import (
     expand_decisions,
     improve_plan,
     kernel_search,
+    min_capex_start,
+    pack_into_phases,
     plan_value,
     restrict_decisions,
 )
@@ -145,3 +147,38 @@ def test_a_solve_without_a_plan_is_proven_infeasible_by_the_min_capex_bound(monk
     result = plan_module.plan_network(inst.stations, inst.candidates, inst.demand, inst.coverage, roomy)
     assert result.status == "time_limit_no_solution"
     assert "no feasible plan found" in result.summary["diagnosis"]
+
+
+def test_pack_into_phases_spreads_a_plan_over_the_phase_budgets():
+    inst = make_instance(n_demand=300, n_candidates=40, n_existing=10, extent_km=15.0, seed=3)
+    cfg = NetworkConfig(budget_cad=600_000, phases=3, max_upgrades_per_phase=2, min_l3_spacing_km=0.0)
+    inputs, model = _setup(inst, cfg)
+    # a plan spending 450,000 CAD with no phase caps: the greedy puts it all in phase 1
+    whole = greedy_plan(inputs, cfg.with_changes(budget_cad=450_000, relax=("phase_budget", "max_upgrades_per_phase")))
+    assert evaluate_state(inputs, whole, cfg).capex_by_phase[0] > cfg.phase_budgets()[0]
+    crowded = pack_into_phases(inputs, cfg, whole)
+    assert crowded is not None
+    state = evaluate_state(inputs, crowded, cfg)
+    assert (state.capex_by_phase <= np.asarray(cfg.phase_budgets()) + 1e-6).all()
+    assert (np.bincount(crowded.upgrade_phase, minlength=4)[1:] <= 2).all()
+    # the same actions, and so the same last-phase network
+    assert np.array_equal(state.has_l3[:, -1], evaluate_state(inputs, whole, cfg).has_l3[:, -1])
+    assert plan_value(model, inputs, cfg, crowded) is not None
+    # a plan dearer than the total budget does not fit
+    assert pack_into_phases(inputs, cfg.with_changes(budget_cad=50_000), whole) is None
+
+
+def test_min_capex_start_meets_a_target_the_greedy_misses():
+    inst = make_instance(n_demand=400, n_candidates=60, n_existing=20, extent_km=18.0, seed=3)
+    cfg = NetworkConfig(budget_cad=900_000, phases=3, min_coverage_l3_share=0.98, min_l3_spacing_km=2.0,
+                        time_limit_seconds=30)
+    inputs, model = _setup(inst, cfg)
+    greedy = greedy_plan(inputs, cfg)
+    assert plan_value(model, inputs, cfg, greedy) is None     # the greedy misses the 98% L3 target
+    found = min_capex_start(model, inputs, cfg, 20)
+    assert found is not None, "the target is reachable within the budget: a start must be found"
+    plan, value = found
+    report = _verified(inst, inputs, cfg, plan, value)
+    assert report.ok, report.violations
+    state = evaluate_state(inputs, plan, cfg)
+    assert (state.capex_by_phase <= np.asarray(cfg.phase_budgets()) + 1e-6).all()

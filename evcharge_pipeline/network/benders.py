@@ -40,7 +40,7 @@ from scipy.cluster.vq import kmeans2
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
 from evcharge_pipeline.network.lagrangian import lagrangian_bound
-from evcharge_pipeline.network.local_search import improve_plan, kernel_search, plan_value
+from evcharge_pipeline.network.local_search import improve_plan, kernel_search, min_capex_start, plan_value
 from evcharge_pipeline.network.model import (
     assign_decisions,
     build_model,
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("l2", "l3", "any")
 LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
+REPAIR_TIME_SHARE = 0.25  # the min-capex start may use this share of the limit (when the greedy misses a target)
 SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit while the master LP is still above
                          # the Lagrangian bound: Kelley's rounds cannot converge in time (15-25 rounds are typical)
 
@@ -193,6 +194,14 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             best, best_value, source = incumbent, value, "greedy"
 
     out = BendersOutcome("time_limit", None, None, None, "", None, history_start_value=best_value)
+    if best is None and (config.min_coverage_l2_share > 0 or config.min_coverage_l3_share > 0):
+        # targets the greedy cannot meet: start from the cheapest plan meeting them, re-phased into the budgets
+        repaired = min_capex_start(model, inputs, config, REPAIR_TIME_SHARE * time_limit_seconds)
+        if repaired is not None:
+            best, best_value = repaired
+            source = "min-capex start"
+        out.history.append({"phase": "min-capex start", "incumbent": best_value,
+                            "seconds": time.perf_counter() - started})
     bound, bound_method = np.inf, ""
     cuts = 0
 
@@ -217,8 +226,8 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
 
     # Lagrangian dual bound: valid at any multipliers; stops when its step has shrunk or at its time share
     if config.lagrangian_time_share > 0:
-        lagrangian = lagrangian_bound(inputs, config, best,
-                                      min(deadline, time.perf_counter() + config.lagrangian_time_share * time_limit_seconds))
+        lagrangian_deadline = time.perf_counter() + config.lagrangian_time_share * time_limit_seconds
+        lagrangian = lagrangian_bound(inputs, config, best, min(deadline, lagrangian_deadline))
         if lagrangian is not None:
             tighten(lagrangian.bound, "lagrangian_dual")
             out.lagrangian_evaluations = lagrangian.evaluations

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -215,7 +216,7 @@ class LagrangianDual:
         self.a2t, self.a3t, self.a_anyt = self.a2.T.tocsr(), self.a3.T.tocsr(), self.a_any.T.tocsr()
         opt = self.options
         self.choice = sp.csr_matrix((np.ones(opt.n), (opt.site, np.arange(opt.n))), shape=(inputs.n_sites, opt.n))
-        self.delta = {key: getattr(opt, key) - (opt.keep[key][opt.site]) for key in ("has_l2", "has_l3", "has_any_last")}
+        self.delta = {key: getattr(opt, key) - opt.keep[key][opt.site] for key in ("has_l2", "has_l3", "has_any_last")}
         self.T = T
 
     def start(self, d: Decisions | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -232,8 +233,10 @@ class LagrangianDual:
 
         return share(n2, self.c2), share(n3, self.c3), np.where(n_any <= 1, self.c_any, 0.0)
 
-    def evaluate(self, lam2, lam3, lam_any, seconds: float):
-        """D at the multipliers and its subgradient, or None when the inner LP was not solved in time."""
+    def evaluate(self, lam: Sequence[np.ndarray], seconds: float) -> tuple[float, list[np.ndarray]] | None:
+        """D at the multipliers (L2 rows, L3 rows, service rows) and its subgradient, or None when the inner
+        LP was not solved in time."""
+        lam2, lam3, lam_any = lam
         opt, keep = self.options, self.options.keep
         p2, p3, p_any = self.a2t @ lam2, self.a3t @ lam3, self.a_anyt @ lam_any
         site_value = (p2 * keep["has_l2"]).sum(axis=1) + (p3 * keep["has_l3"]).sum(axis=1) \
@@ -253,7 +256,7 @@ class LagrangianDual:
         grad2 = self.a2 @ has_l2 - (self.c2 > lam2)
         grad3 = self.a3 @ has_l3 - (self.c3 > lam3)
         grad_any = self.a_any @ has_any - 1.0
-        return float(value), (grad2, grad3, grad_any)
+        return float(value), [grad2, grad3, grad_any]
 
 
 def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisions | None, deadline: float,
@@ -272,7 +275,7 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
         left = deadline - time.perf_counter()
         if left <= 0:
             break
-        result = dual.evaluate(*lam, left)
+        result = dual.evaluate(lam, left)
         if result is None:
             break
         value, grads = result
@@ -283,7 +286,8 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
             since += 1
             if since >= STEP_PATIENCE:
                 step, since = step * STEP_DECAY, 0
-        lam = [np.clip(x - step * c * np.clip(g, -1.0, 1.0), 0.0, c) for x, g, c in zip(lam, grads, ranges, strict=True)]
+        lam = [np.clip(x - step * c * np.clip(g, -1.0, 1.0), 0.0, c)
+               for x, g, c in zip(lam, grads, ranges, strict=True)]
         if out.evaluations % 20 == 1:
             out.history.append({"evaluation": out.evaluations, "bound": best, "step": step,
                                 "seconds": time.perf_counter() - started})

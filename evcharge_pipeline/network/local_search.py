@@ -283,3 +283,60 @@ def kernel_sites(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, siz
     if room:
         keep[np.argsort(-ratio, kind="stable")[:room]] = True
     return keep
+
+
+def pack_into_phases(inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> Decisions | None:
+    """The plan's actions re-phased to fit the phase budgets, the total budget and the upgrades per phase:
+    first fit, dearest action first, each in the earliest phase with room (sites with added ports stay as
+    they are). The last phase's network (what coverage targets, spacing and the service standard read) is
+    unchanged. None when an action fits nowhere."""
+    T = config.phases
+    budgets = np.asarray(config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T, float)
+    total = config.budget_cad if "total_budget" not in config.relax else np.inf
+    cost = {"upgrade": config.upgrade_cost_cad, "retire": config.retire_cad, "open_l2": config.new_l2_cost_cad,
+            "open_l3": config.new_l3_cost_cad}
+    movable = sorted(_current(inputs, d), key=lambda item: -cost[item[1]])
+    out = d
+    for site, _action, _phase in movable:
+        out = with_action(out, inputs, site, None, 0)
+    fixed = evaluate_state(inputs, out, config)
+    spent = fixed.capex_by_phase.copy()
+    upgrades = (out.upgrade_phase[:, None] == np.arange(1, T + 1)[None, :]).sum(axis=0)
+    if spent.sum() + sum(cost[a] for _, a, _ in movable) > total + 1e-6:
+        return None
+    for site, action, _phase in movable:
+        fits = spent + cost[action] <= budgets + 1e-6
+        if action == "upgrade" and "max_upgrades_per_phase" not in config.relax:
+            fits &= upgrades < config.max_upgrades_per_phase
+        if not fits.any():
+            return None
+        t = int(np.argmax(fits))
+        spent[t] += cost[action]
+        upgrades[t] += action == "upgrade"
+        out = with_action(out, inputs, site, action, t + 1)
+    return out
+
+
+def min_capex_start(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig,
+                    time_limit_seconds: float) -> tuple[Decisions, float] | None:
+    """A start for targets the greedy cannot meet: the cheapest plan meeting every constraint but the budgets
+    (the min-capex MILP), packed into the phase budgets (`pack_into_phases`), then completed greedily with
+    the money left. Returned with its `plan_value` when it meets the full model; otherwise None."""
+    probe = config.with_changes(warm_start=False)
+    cheapest = build_model(inputs, probe, objective="min_capex")
+    outcome = solve_model(cheapest, inputs, probe, time_limit_seconds=time_limit_seconds)
+    if not outcome.has_solution:
+        return None
+    packed = pack_into_phases(inputs, config, decisions_from_values(cheapest, inputs, probe))
+    if packed is None:
+        return None
+    value = plan_value(model, inputs, config, packed)
+    if value is None:
+        return None
+    completed = greedy_plan(inputs, config, start=packed)
+    completed_value = plan_value(model, inputs, config, completed)
+    if completed_value is not None and completed_value > value:
+        packed, value = completed, completed_value
+    log.info("min-capex start: %d actions packed into the phase budgets, objective %.6f",
+             len(_current(inputs, packed)), value)
+    return packed, value
