@@ -119,3 +119,22 @@ def test_not_applicable_when_ports_can_pay_off():
     cfg = NetworkConfig(min_ports_per_100_ev=20.0, max_added_ports_per_phase=2)
     inputs = _inputs(inst, cfg)
     assert lagrangian_bound(inputs, cfg, None, time.perf_counter() + 5) is None
+
+
+@pytest.mark.parametrize("seed,changes", LAGRANGIAN_CASES[:3])
+def test_benders_with_an_unconverged_master_reports_a_valid_bound(seed, changes):
+    """No LP rounds: the master LP has not converged, the Lagrangian bound is computed, and whichever
+    bound is reported lies at or above the enumerated optimum (and at or above the plan)."""
+    inst = tiny(seed)
+    cfg = NetworkConfig(**{**EXACT, **changes, "benders_lp_rounds": 0, "kernel_candidates": 0})
+    best, _ = brute_force(inst, cfg)
+    inputs = _inputs(inst, cfg)
+    out = solve_benders(inputs, cfg, greedy_plan(inputs, cfg), 20)
+    assert out.lagrangian_evaluations > 0
+    if best == -np.inf:     # enumerated infeasible: so must the solve end, with how it was proven
+        assert out.status == "infeasible" and out.bound_method.endswith("_infeasible")
+        return
+    assert out.bound is not None and out.bound >= best - 1e-9
+    assert out.bound_method in ("lagrangian_dual", "benders_lp_relaxation", "benders_master_mip_dual_bound")
+    if out.objective is not None:
+        assert out.objective <= best + 1e-9 <= out.bound + 2e-9

@@ -16,9 +16,9 @@ sparse matrix product per level and phase, no LP per cut.
 Bounds: every master is a relaxation of the full model (its theta over-estimate coverage), so the
 optimum of its LP relaxation after any number of rounds, and the dual bound HiGHS reports for the master
 MILP at any time, are valid upper bounds of the full model's optimum; the tightest one is reported.
-A third bound comes first: the Lagrangian dual (`network.lagrangian`), valid at any multipliers and cheap
-at any scale. Where the master LP is too slow to converge in the limit (100,000 demand points x 11,000
-sites: 60-120 s per round), its rounds stop early and the Lagrangian bound stands.
+Where the master LP does not converge in its share of the limit, or its rounds are too slow to (100,000 demand
+points x 11,000 sites: 60-120 s per round), a third bound is computed: the Lagrangian dual
+(`network.lagrangian`), valid at any multipliers and cheap at any scale.
 Primal side: the greedy plan polished by local search, the exact MILP on a kernel of sites (the plan's,
 those the master LP uses, the best others; `network.local_search`), and every integer master solution,
 each evaluated exactly; only plans that meet every constraint of the full model are kept.
@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 LEVELS = ("l2", "l3", "any")
 LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
 REPAIR_TIME_SHARE = 0.25  # the min-capex start may use this share of the limit (when the greedy misses a target)
-SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit while the master LP is still above
-                         # the Lagrangian bound: Kelley's rounds cannot converge in time (15-25 rounds are typical)
+SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit: Kelley's rounds cannot converge in
+                         # time (15-25 rounds are typical); the Lagrangian bound then stands in
 
 
 def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np.ndarray:
@@ -224,16 +224,6 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
 
     polish(search_seconds / 2)
 
-    # Lagrangian dual bound: valid at any multipliers; stops when its step has shrunk or at its time share
-    if config.lagrangian_time_share > 0:
-        lagrangian_deadline = time.perf_counter() + config.lagrangian_time_share * time_limit_seconds
-        lagrangian = lagrangian_bound(inputs, config, best, min(deadline, lagrangian_deadline))
-        if lagrangian is not None:
-            tighten(lagrangian.bound, "lagrangian_dual")
-            out.lagrangian_evaluations = lagrangian.evaluations
-            out.history.append({"phase": "lagrangian", "bound": lagrangian.bound, "evaluations": lagrangian.evaluations,
-                                "seconds": time.perf_counter() - started})
-
     # LP rounds: Kelley's cutting planes on the master's LP relaxation.
     # The first LP by interior point (3x faster than simplex on the KW master, where the 10,000 spacing rows
     # dominate), crossed over to a basis; the later rounds re-solve from that basis by dual simplex.
@@ -241,8 +231,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     h.setOptionValue("solver", "ipm")
     lp_deadline = started + LP_TIME_SHARE * time_limit_seconds
     x = None
-    lagrangian_best = bound
-    lp_too_slow = False
+    lp_converged = lp_too_slow = False
     for round_ in range(config.benders_lp_rounds):
         round_started = time.perf_counter()
         h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
@@ -267,11 +256,25 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         out.history.append({"phase": "lp", "round": round_ + 1, "bound": value, "cuts_added": added,
                             "seconds": time.perf_counter() - started})
         log.info("benders LP round %d: bound %.6f, %d cuts added", round_ + 1, value, added)
-        if added == 0 or violation <= 1e-6 * W or time.perf_counter() >= lp_deadline:
+        if added == 0 or violation <= 1e-6 * W:
+            lp_converged = True
             break
-        if time.perf_counter() - round_started > SLOW_ROUND_SHARE * time_limit_seconds and value > lagrangian_best:
+        if time.perf_counter() >= lp_deadline:
+            break
+        if time.perf_counter() - round_started > SLOW_ROUND_SHARE * time_limit_seconds:
             lp_too_slow = True
             break
+
+    # Lagrangian dual bound, where the master LP did not converge: valid at any multipliers; it stops when its
+    # step has shrunk or at its time share
+    if not lp_converged and config.lagrangian_time_share > 0 and out.status != "infeasible":
+        lagrangian_deadline = time.perf_counter() + config.lagrangian_time_share * time_limit_seconds
+        lagrangian = lagrangian_bound(inputs, config, best, min(deadline, lagrangian_deadline))
+        if lagrangian is not None:
+            tighten(lagrangian.bound, "lagrangian_dual")
+            out.lagrangian_evaluations = lagrangian.evaluations
+            out.history.append({"phase": "lagrangian", "bound": lagrangian.bound, "evaluations": lagrangian.evaluations,
+                                "seconds": time.perf_counter() - started})
 
     # Kernel MILP: the exact model on the plan's sites and the best others (pointless when the plan alone
     # has as many candidate sites as the kernel may hold).
