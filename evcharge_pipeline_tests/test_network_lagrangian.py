@@ -13,11 +13,13 @@ from evcharge_pipeline.network.benders import demand_clusters, solve_benders
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.greedy import greedy_plan
 from evcharge_pipeline.network.inputs import prepare_inputs
-from evcharge_pipeline.network.lagrangian import LagrangianDual, lagrangian_bound, site_options
+from evcharge_pipeline.network.lagrangian import LagrangianDual, lagrangian_bound, rounded_plan, site_options
 from evcharge_pipeline.network.local_search import action_of, plan_value
 from evcharge_pipeline.network.model import build_model
+from evcharge_pipeline.network.plan import plan_rows
 from evcharge_pipeline.network.state import Decisions, evaluate_state
 from evcharge_pipeline.network.synthetic import make_instance
+from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline_tests.test_network_model import CASES, EXACT, brute_force, tiny
 
 # every case, plus one whose area grid capacity and retirements matter
@@ -138,3 +140,32 @@ def test_benders_with_an_unconverged_master_reports_a_valid_bound(seed, changes)
     assert out.bound_method in ("lagrangian_dual", "benders_lp_relaxation", "benders_master_mip_dual_bound")
     if out.objective is not None:
         assert out.objective <= best + 1e-9 <= out.bound + 2e-9
+
+
+def test_rounded_plan_restores_l3_spacing():
+    inst = make_instance(n_demand=800, n_candidates=120, n_existing=30, extent_km=15.0, n_areas=4, seed=4)
+    cfg = NetworkConfig(budget_cad=3_000_000, candidate_thinning_km=None, min_l3_spacing_km=3.0)
+    inputs = _inputs(inst, cfg)
+    dual = LagrangianDual(inputs, cfg)
+    assert dual.evaluate(dual.start(None), 10) is not None
+    plan = rounded_plan(inputs, cfg, dual.options, dual.last_solution)
+    e = inputs.n_existing
+    new_l3 = np.r_[plan.upgrade_phase > 0, np.zeros(inputs.n_sites - e, bool)] | (plan.open_level == 3)
+    pairs = inputs.spacing_pairs
+    assert len(pairs) and not (new_l3[pairs[:, 0]] & new_l3[pairs[:, 1]]).any()
+
+
+def test_plan_from_a_lagrangian_solve_passes_the_verifier():
+    """Where the area grid capacity binds, the solve with an unconverged master (Lagrangian bound and
+    heuristic on) returns a plan the independent verifier accepts, below its bound."""
+    inst = make_instance(n_demand=1500, n_candidates=150, n_existing=60, extent_km=25.0, n_areas=2, seed=5)
+    cfg = NetworkConfig(budget_cad=2_000_000, candidate_thinning_km=None, area_grid_capacity_kw=300.0,
+                        benders_lp_rounds=0, kernel_candidates=0, time_limit_seconds=30)
+    inputs = _inputs(inst, cfg)
+    out = solve_benders(inputs, cfg, greedy_plan(inputs, cfg), 30)
+    assert out.decisions is not None and out.lagrangian_evaluations > 0
+    assert out.objective <= out.bound + 1e-12
+    rows = plan_rows(inputs, out.decisions, evaluate_state(inputs, out.decisions, cfg), cfg)
+    report = verify_plan(rows, {"objective": out.objective}, inst.stations, inst.candidates, inst.demand,
+                         inst.coverage, cfg)
+    assert report.ok, report.violations

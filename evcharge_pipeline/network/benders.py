@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
 
 from evcharge_pipeline.network.config import NetworkConfig
+from evcharge_pipeline.network.greedy import greedy_plan
 from evcharge_pipeline.network.inputs import NetworkInputs
 from evcharge_pipeline.network.lagrangian import lagrangian_bound
 from evcharge_pipeline.network.local_search import improve_plan, kernel_search, min_capex_start, plan_value
@@ -275,6 +276,14 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             out.lagrangian_evaluations = lagrangian.evaluations
             out.history.append({"phase": "lagrangian", "bound": lagrangian.bound, "evaluations": lagrangian.evaluations,
                                 "seconds": time.perf_counter() - started})
+            if lagrangian.plan is not None:
+                # Lagrangian heuristic: the options priced best at the bound, completed greedily, if the full
+                # model accepts the result and it beats the plan so far
+                completed = greedy_plan(inputs, config, start=lagrangian.plan)
+                for trial in (completed, lagrangian.plan):
+                    value = plan_value(model, inputs, config, trial)
+                    if value is not None and (best_value is None or value > best_value + 1e-12):
+                        best, best_value, source = trial, value, "lagrangian heuristic"
 
     # Kernel MILP: the exact model on the plan's sites and the best others (pointless when the plan alone
     # has as many candidate sites as the kernel may hold).

@@ -195,6 +195,34 @@ class LagrangianOutcome:
     evaluations: int
     seconds: float
     history: list[dict] = field(default_factory=list)
+    plan: Decisions | None = None  # the options chosen at the best multipliers (a start, not checked: the
+                                   # caller judges it with the full model)
+
+
+def rounded_plan(inputs: NetworkInputs, config: NetworkConfig, options: SiteOptions, x: np.ndarray) -> Decisions:
+    """The options an LP solution takes (x > 0.5; at most one per site), with the L3 spacing it ignored
+    restored by dropping the later site of every conflicting pair."""
+    d = Decisions.empty(inputs, config.phases)
+    e = inputs.n_existing
+    for row in np.flatnonzero(x > 0.5):
+        site, action, phase = int(options.site[row]), str(options.action[row]), int(options.phase[row])
+        if action == "upgrade":
+            d.upgrade_phase[site] = phase
+        elif action == "retire":
+            d.retire_phase[site] = phase
+        else:
+            d.open_level[site], d.open_phase[site] = (2 if action == "open_l2" else 3), phase
+    pairs = inputs.spacing_pairs
+    if len(pairs) and "l3_spacing" not in config.relax:
+        new_l3 = np.r_[d.upgrade_phase > 0, np.zeros(inputs.n_sites - e, bool)] | (d.open_level == 3)
+        for i, j in pairs[new_l3[pairs[:, 0]] & new_l3[pairs[:, 1]]]:
+            if new_l3[i] and new_l3[j]:
+                if j < e:
+                    d.upgrade_phase[j] = 0
+                else:
+                    d.open_level[j], d.open_phase[j] = 0, 0
+                new_l3[j] = False
+    return d
 
 
 class LagrangianDual:
@@ -219,6 +247,7 @@ class LagrangianDual:
         self.choice = sp.csr_matrix((np.ones(opt.n), (opt.site, np.arange(opt.n))), shape=(inputs.n_sites, opt.n))
         self.delta = {key: getattr(opt, key) - opt.keep[key][opt.site] for key in ("has_l2", "has_l3", "has_any_last")}
         self.T = T
+        self.last_solution = np.zeros(self.options.n)
 
     def start(self, d: Decisions | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Multipliers from a plan: a row covered once keeps its full weight (its site earns it), a row
@@ -248,6 +277,7 @@ class LagrangianDual:
         if solved is None:
             return None
         lp_value, x = solved
+        self.last_solution = x
         value = (lp_value + site_value.sum() + np.maximum(0.0, self.c2 - lam2).sum()
                  + np.maximum(0.0, self.c3 - lam3).sum() - lam_any.sum() - self.unreachable)
         chosen = self.choice.multiply(x[None, :]).tocsr()
@@ -271,6 +301,7 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
     lam = list(dual.start(start))
     ranges = (dual.c2, dual.c3, dual.c_any)
     step, since, best = STEP_START, 0, np.inf
+    best_solution: np.ndarray | None = None
     out = LagrangianOutcome(np.inf, 0, 0.0)
     while out.evaluations < max_evaluations and step >= STEP_FLOOR:
         left = deadline - time.perf_counter()
@@ -283,6 +314,7 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
         out.evaluations += 1
         if value < best - 1e-12 * max(1.0, abs(value)):
             best, since = value, 0
+            best_solution = dual.last_solution
         else:
             since += 1
             if since >= STEP_PATIENCE:
@@ -294,4 +326,6 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
                                 "seconds": time.perf_counter() - started})
             log.info("lagrangian dual: evaluation %d, bound %.6f, step %.3g", out.evaluations, best, step)
     out.bound, out.seconds = best, time.perf_counter() - started
+    if best_solution is not None:
+        out.plan = rounded_plan(inputs, config, dual.options, best_solution)
     return out if np.isfinite(best) else None
