@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 LEVELS = ("l2", "l3", "any")
 LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
 REPAIR_TIME_SHARE = 0.25  # the min-capex start may use this share of the limit (when the greedy misses a target)
-SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit: Kelley's rounds cannot converge in
-                         # time (15-25 rounds are typical); the Lagrangian bound then stands in
+SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit and at least SLOW_ROUND_SECONDS:
+SLOW_ROUND_SECONDS = 20.0  # Kelley's rounds cannot converge in time (15-25 rounds are typical; 0.5-5 s each on
+                           # Waterloo, 60-170 s at 100,000 x 11,000); the Lagrangian bound then stands in
 
 
 def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np.ndarray:
@@ -262,7 +263,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             break
         if time.perf_counter() >= lp_deadline:
             break
-        if time.perf_counter() - round_started > SLOW_ROUND_SHARE * time_limit_seconds:
+        if time.perf_counter() - round_started > max(SLOW_ROUND_SECONDS, SLOW_ROUND_SHARE * time_limit_seconds):
             lp_too_slow = True
             break
 
