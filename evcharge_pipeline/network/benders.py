@@ -19,9 +19,10 @@ MILP at any time, are valid upper bounds of the full model's optimum; the tighte
 Where the master LP does not converge in its share of the limit, or its rounds are too slow to (100,000 demand
 points x 11,000 sites: 60-120 s per round), a third bound is computed: the Lagrangian dual
 (`network.lagrangian`), valid at any multipliers and cheap at any scale.
-Primal side: the greedy plan polished by local search, the exact MILP on a kernel of sites (the plan's,
-those the master LP uses, the best others; `network.local_search`), and every integer master solution,
-each evaluated exactly; only plans that meet every constraint of the full model are kept.
+Primal side: the greedy plan (or, when it misses a coverage target, the min-capex start) polished by local
+search, the Lagrangian heuristic where that bound runs, the exact MILP on a kernel of sites (the plan's and
+the best others; `network.local_search`), and every integer master solution, each evaluated exactly; only
+plans that meet every constraint of the full model are kept.
 
 The loop re-solves one HiGHS model with rows added (`highspy`), so CVXPY compiles the master once.
 """
