@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
 from evcharge_pipeline.network.model import MCAD, ports_useful
-from evcharge_pipeline.network.state import Decisions, evaluate_state, in_phase
+from evcharge_pipeline.network.state import Decisions, evaluate_state, in_phase, set_action
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class SiteOptions:
     """Every option other than "as is", one row each, and the "as is" state of every site."""
 
     site: np.ndarray            # site index of each option
-    action: np.ndarray          # its action (local_search.ACTIONS: upgrade, retire, open_l2, open_l3)
+    action: np.ndarray          # its action (state.ACTIONS: upgrade, retire, open_l2, open_l3)
     phase: np.ndarray           # the phase it is taken in (1-based)
     has_l2: np.ndarray          # options x phases (0/1)
     has_l3: np.ndarray
@@ -94,13 +94,7 @@ def site_options(inputs: NetworkInputs, config: NetworkConfig) -> SiteOptions:
             if not len(sites):
                 continue
             d = Decisions.empty(inputs, T)
-            if kind == "upgrade":
-                d.upgrade_phase[sites] = tau
-            elif kind == "retire":
-                d.retire_phase[sites] = tau
-            else:
-                d.open_level[sites] = 2 if kind == "open_l2" else 3
-                d.open_phase[sites] = tau
+            set_action(d, e, sites, kind, tau)
             st = evaluate_state(inputs, d, config)
             upgrades = np.zeros((inputs.n_sites, T))
             upgrades[:e] = in_phase(d.upgrade_phase, T)
@@ -205,22 +199,13 @@ def rounded_plan(inputs: NetworkInputs, config: NetworkConfig, options: SiteOpti
     d = Decisions.empty(inputs, config.phases)
     e = inputs.n_existing
     for row in np.flatnonzero(x > 0.5):
-        site, action, phase = int(options.site[row]), str(options.action[row]), int(options.phase[row])
-        if action == "upgrade":
-            d.upgrade_phase[site] = phase
-        elif action == "retire":
-            d.retire_phase[site] = phase
-        else:
-            d.open_level[site], d.open_phase[site] = (2 if action == "open_l2" else 3), phase
+        set_action(d, e, options.site[row:row + 1], str(options.action[row]), int(options.phase[row]))
     pairs = inputs.spacing_pairs
     if len(pairs) and "l3_spacing" not in config.relax:
         new_l3 = np.r_[d.upgrade_phase > 0, np.zeros(inputs.n_sites - e, bool)] | (d.open_level == 3)
         for i, j in pairs[new_l3[pairs[:, 0]] & new_l3[pairs[:, 1]]]:
             if new_l3[i] and new_l3[j]:
-                if j < e:
-                    d.upgrade_phase[j] = 0
-                else:
-                    d.open_level[j], d.open_phase[j] = 0, 0
+                set_action(d, e, np.array([j]), None, 0)
                 new_l3[j] = False
     return d
 
@@ -229,7 +214,6 @@ class LagrangianDual:
     """D(lambda) of the module docstring for one instance, with its subgradient."""
 
     def __init__(self, inputs: NetworkInputs, config: NetworkConfig):
-        T = config.phases
         self.inputs, self.config = inputs, config
         self.options = site_options(inputs, config)
         self.lp = _OptionLP(inputs, config, self.options)
@@ -246,7 +230,6 @@ class LagrangianDual:
         opt = self.options
         self.choice = sp.csr_matrix((np.ones(opt.n), (opt.site, np.arange(opt.n))), shape=(inputs.n_sites, opt.n))
         self.delta = {key: getattr(opt, key) - opt.keep[key][opt.site] for key in ("has_l2", "has_l3", "has_any_last")}
-        self.T = T
         self.last_solution = np.zeros(self.options.n)
 
     def start(self, d: Decisions | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,12 +23,11 @@ from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.greedy import greedy_plan
 from evcharge_pipeline.network.inputs import NetworkInputs, restrict_sites
 from evcharge_pipeline.network.model import BuiltModel, assign_decisions, build_model, decisions_from_values
-from evcharge_pipeline.network.solve import solve_model
-from evcharge_pipeline.network.state import Decisions, evaluate_state
+from evcharge_pipeline.network.solve import solve_min_capex, solve_model
+from evcharge_pipeline.network.state import ACTIONS, Decisions, evaluate_state, in_phase, set_action
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("upgrade", "retire", "open_l2", "open_l3")
 
 
 def plan_value(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> float | None:
@@ -73,12 +72,7 @@ def action_of(d: Decisions, inputs: NetworkInputs, site: int) -> tuple[str | Non
 def with_action(d: Decisions, inputs: NetworkInputs, site: int, action: str | None, phase: int) -> Decisions:
     """A copy of the plan with the site's action replaced (None clears it)."""
     out = _copy(d)
-    if site < inputs.n_existing:
-        out.upgrade_phase[site] = phase if action == "upgrade" else 0
-        out.retire_phase[site] = phase if action == "retire" else 0
-    else:
-        out.open_level[site] = {"open_l2": 2, "open_l3": 3}.get(action or "", 0)
-        out.open_phase[site] = phase if action else 0
+    set_action(out, inputs.n_existing, np.array([site]), action, phase)
     return out
 
 
@@ -293,27 +287,24 @@ def pack_into_phases(inputs: NetworkInputs, config: NetworkConfig, d: Decisions)
     T = config.phases
     budgets = np.asarray(config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T, float)
     total = config.budget_cad if "total_budget" not in config.relax else np.inf
-    cost = {"upgrade": config.upgrade_cost_cad, "retire": config.retire_cad, "open_l2": config.new_l2_cost_cad,
-            "open_l3": config.new_l3_cost_cad}
-    movable = sorted(_current(inputs, d), key=lambda item: -cost[item[1]])
-    out = d
-    for site, _action, _phase in movable:
-        out = with_action(out, inputs, site, None, 0)
-    fixed = evaluate_state(inputs, out, config)
-    spent = fixed.capex_by_phase.copy()
-    upgrades = (out.upgrade_phase[:, None] == np.arange(1, T + 1)[None, :]).sum(axis=0)
-    if spent.sum() + sum(cost[a] for _, a, _ in movable) > total + 1e-6:
+    cost = evaluate_state(inputs, d, config).capex_by_site.sum(axis=1)     # per site: its action (and ports)
+    movable = sorted(_current(inputs, d), key=lambda item: -cost[item[0]])
+    out = _copy(d)
+    set_action(out, inputs.n_existing, np.array([site for site, _, _ in movable], np.int64), None, 0)
+    spent = evaluate_state(inputs, out, config).capex_by_phase.copy()
+    upgrades = in_phase(out.upgrade_phase, T).sum(axis=0)
+    if spent.sum() + sum(cost[site] for site, _, _ in movable) > total + 1e-6:
         return None
     for site, action, _phase in movable:
-        fits = spent + cost[action] <= budgets + 1e-6
+        fits = spent + cost[site] <= budgets + 1e-6
         if action == "upgrade" and "max_upgrades_per_phase" not in config.relax:
             fits &= upgrades < config.max_upgrades_per_phase
         if not fits.any():
             return None
         t = int(np.argmax(fits))
-        spent[t] += cost[action]
+        spent[t] += cost[site]
         upgrades[t] += action == "upgrade"
-        out = with_action(out, inputs, site, action, t + 1)
+        set_action(out, inputs.n_existing, np.array([site]), action, t + 1)
     return out
 
 
@@ -322,12 +313,10 @@ def min_capex_start(model: BuiltModel, inputs: NetworkInputs, config: NetworkCon
     """A start for targets the greedy cannot meet: the cheapest plan meeting every constraint but the budgets
     (the min-capex MILP), packed into the phase budgets (`pack_into_phases`), then completed greedily with
     the money left. Returned with its `plan_value` when it meets the full model; otherwise None."""
-    probe = config.with_changes(warm_start=False)
-    cheapest = build_model(inputs, probe, objective="min_capex")
-    outcome = solve_model(cheapest, inputs, probe, time_limit_seconds=time_limit_seconds)
+    cheapest, outcome = solve_min_capex(inputs, config, time_limit_seconds)
     if not outcome.has_solution:
         return None
-    packed = pack_into_phases(inputs, config, decisions_from_values(cheapest, inputs, probe))
+    packed = pack_into_phases(inputs, config, decisions_from_values(cheapest, inputs, config))
     if packed is None:
         return None
     value = plan_value(model, inputs, config, packed)

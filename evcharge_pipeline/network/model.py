@@ -50,8 +50,7 @@ def ports_useful(inputs: NetworkInputs, config: NetworkConfig, objective: str = 
     """Whether added ports can be part of an optimal plan. They add capex and load and nothing to coverage
     or opex, so they only pay off through the per-area port minimum (or a negative capex weight); otherwise
     the model fixes them at zero (exact, and 2 x sites x phases fewer integers)."""
-    relax = set(config.relax) | ({"total_budget", "phase_budget"} if objective == "min_capex" else set())
-    return ((config.min_ports_per_100_ev > 0 and "min_ports_per_area" not in relax
+    return ((config.min_ports_per_100_ev > 0 and "min_ports_per_area" not in config.relax
              and bool((inputs.area_min_ports > 0).any()))
             or (objective == "plan" and config.weight_capex_per_mcad < 0))
 

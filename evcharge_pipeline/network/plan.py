@@ -27,7 +27,7 @@ from evcharge_pipeline.network.model import (
     build_model,
     decisions_from_values,
 )
-from evcharge_pipeline.network.solve import SolveOutcome, solve_model
+from evcharge_pipeline.network.solve import SolveOutcome, solve_min_capex, solve_model
 from evcharge_pipeline.network.state import (
     Decisions,
     NetworkState,
@@ -86,19 +86,13 @@ class NetworkPlanResult:
         return self.decisions is not None
 
 
-def _site_opex(alive: np.ndarray, has_l3: np.ndarray, config: NetworkConfig) -> np.ndarray:
-    return np.where(has_l3 > 0, config.opex_l3_station_cad_per_year,
-                    np.where(alive > 0, config.opex_l2_station_cad_per_year, 0.0))
-
-
 def plan_rows(inputs: NetworkInputs, d: Decisions, st: NetworkState, config: NetworkConfig) -> pd.DataFrame:
     """One row per site and decision (see the module docs of the asset); untouched existing stations keep."""
     s = inputs.sites
     e = inputs.n_existing
-    opex = _site_opex(st.alive, st.has_l3, config)
+    opex = st.opex_by_site
     init_l1, init_l2, init_l3 = (s[c].to_numpy() for c in ("ports_l1", "ports_l2", "ports_l3"))
-    init_opex = _site_opex(np.ones(len(s)), s["l3_before"].to_numpy(bool).astype(int), config)
-    init_opex[e:] = 0.0
+    init_opex = evaluate_state(inputs, Decisions.empty(inputs, config.phases), config).opex_by_site[:, 0]
     rows = []
     touched = (d.ports_l2.sum(axis=1) + d.ports_l3.sum(axis=1) > 0) | (d.open_level > 0)
     touched[:e] |= (d.upgrade_phase > 0) | (d.retire_phase > 0)
@@ -189,9 +183,7 @@ def min_budget(inputs: NetworkInputs, config: NetworkConfig) -> tuple[list[str],
     and the solver's lower bound on it (`min_budget_lower_cad`: above the budget, infeasibility is proven)."""
     facts: dict = {}
     parts = []
-    probe = config.with_changes(warm_start=False)
-    min_capex = build_model(inputs, probe, objective="min_capex")
-    outcome = solve_model(min_capex, inputs, probe, time_limit_seconds=config.diagnosis_time_limit_seconds)
+    min_capex, outcome = solve_min_capex(inputs, config, config.diagnosis_time_limit_seconds)
     if outcome.bound is not None:
         facts["min_budget_lower_cad"] = float(outcome.bound) * MCAD    # the min-capex objective is in MCAD
     if outcome.has_solution:

@@ -12,7 +12,7 @@ import numpy as np
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.model import BuiltModel, assign_decisions
+from evcharge_pipeline.network.model import BuiltModel, assign_decisions, build_model
 from evcharge_pipeline.network.state import Decisions
 from evcharge_pipeline.solving import relative_gap
 
@@ -89,6 +89,15 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
         start_values = {v: np.asarray(v.value, float) for v in model.variables.values() if isinstance(v, cp.Variable)}
     return highs_solve(model.problem, list(model.variables.values()), limit, config.mip_gap, config.threads,
                        verbose, model.objective_scale, start_values, options=dict(config.highs_options))
+
+
+def solve_min_capex(inputs: NetworkInputs, config: NetworkConfig,
+                    time_limit_seconds: float) -> tuple[BuiltModel, SolveOutcome]:
+    """The cheapest plan meeting every constraint but the budgets (the min-capex MILP, no warm start): the
+    model, with the plan in its variables, and the outcome (its bound is a lower bound on that capex, MCAD)."""
+    probe = config.with_changes(warm_start=False)
+    cheapest = build_model(inputs, probe, objective="min_capex")
+    return cheapest, solve_model(cheapest, inputs, probe, time_limit_seconds=time_limit_seconds)
 
 
 @dataclass

@@ -32,6 +32,20 @@ class Decisions:
                    np.zeros((n_sites, phases), np.int64), np.zeros((n_sites, phases), np.int64))
 
 
+ACTIONS = ("upgrade", "retire", "open_l2", "open_l3")   # one action per site: existing stations upgrade or
+                                                      # retire, candidate sites open an L2 or L3 station
+
+
+def set_action(d: Decisions, n_existing: int, sites: np.ndarray, action: str | None, phase: int) -> None:
+    """Give `sites` the action from `phase` on, in place (None clears whatever they do)."""
+    sites = np.asarray(sites, np.int64)
+    existing, candidate = sites[sites < n_existing], sites[sites >= n_existing]
+    d.upgrade_phase[existing] = phase if action == "upgrade" else 0
+    d.retire_phase[existing] = phase if action == "retire" else 0
+    d.open_level[candidate] = {"open_l2": 2, "open_l3": 3}.get(action or "", 0)
+    d.open_phase[candidate] = phase if action else 0
+
+
 @dataclass
 class NetworkState:
     alive: np.ndarray      # sites x phases, 0/1
