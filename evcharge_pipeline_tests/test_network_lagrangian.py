@@ -169,3 +169,27 @@ def test_plan_from_a_lagrangian_solve_passes_the_verifier():
     report = verify_plan(rows, {"objective": out.objective}, inst.stations, inst.candidates, inst.demand,
                          inst.coverage, cfg)
     assert report.ok, report.violations
+
+
+def test_run_time_limit_counts_from_each_re_solve():
+    """HiGHS's run clock keeps counting across LP re-solves: after more than a second of re-solves, a
+    one-second limit set by `set_run_time_limit` still lets the next quick re-solve finish."""
+    import highspy as hp
+    import scipy.sparse as sp
+
+    from evcharge_pipeline.network.solve import set_run_time_limit
+
+    rng = np.random.default_rng(0)
+    n, m = 4000, 600
+    a = sp.random(m, n, density=0.005, random_state=0, format="csr")
+    h = hp.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addVars(n, np.zeros(n), np.ones(n))
+    h.addRows(m, np.full(m, -np.inf), np.ones(m), a.nnz, a.indptr[:-1].astype(np.int32),
+              a.indices.astype(np.int32), a.data)
+    columns = np.arange(n, dtype=np.int32)
+    while h.getRunTime() < 1.2:
+        h.changeColsCost(n, columns, -rng.random(n))
+        set_run_time_limit(h, 1.0, mip=False)
+        h.run()
+        assert h.getModelStatus().name == "kOptimal"

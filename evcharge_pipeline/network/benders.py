@@ -49,7 +49,7 @@ from evcharge_pipeline.network.model import (
     cluster_matrix,
     decisions_from_values,
 )
-from evcharge_pipeline.network.solve import HighsProblem, highs_problem
+from evcharge_pipeline.network.solve import HighsProblem, highs_problem, set_run_time_limit
 from evcharge_pipeline.network.state import Decisions
 from evcharge_pipeline.solving import relative_gap
 
@@ -237,7 +237,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     lp_converged = lp_too_slow = False
     for round_ in range(config.benders_lp_rounds):
         round_started = time.perf_counter()
-        h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
+        set_run_time_limit(h, max(1.0, deadline - time.perf_counter()), mip=False)
         h.run()
         status = h.getModelStatus().name
         if status == "kInfeasible":
@@ -311,7 +311,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     while not lp_too_slow and time.perf_counter() < deadline - 0.5:
         if best is not None and bound < np.inf and (bound - best_value) / max(abs(best_value), 1e-9) <= config.mip_gap:
             break
-        h.setOptionValue("time_limit", max(1.0, deadline - time.perf_counter()))
+        set_run_time_limit(h, max(1.0, deadline - time.perf_counter()), mip=True)
         if best is not None:
             assign_decisions(model, inputs, config, best)
             hprob.set_start(hprob.start_vector(

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
 from evcharge_pipeline.network.model import MCAD, ports_useful
+from evcharge_pipeline.network.solve import set_run_time_limit
 from evcharge_pipeline.network.state import Decisions, evaluate_state, in_phase, set_action
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class _OptionLP:
         """Optimal value and solution for the column gains; None when not solved to optimality in time."""
         h = self.highs
         h.changeColsCost(len(gain), self.all_columns, -gain)
-        h.setOptionValue("time_limit", max(0.1, seconds))
+        set_run_time_limit(h, max(0.1, seconds), mip=False)
         h.run()
         if h.getModelStatus().name != "kOptimal":
             return None

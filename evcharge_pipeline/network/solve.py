@@ -156,6 +156,14 @@ class HighsProblem:
         return x0
 
 
+def set_run_time_limit(h: Any, seconds: float, mip: bool) -> None:
+    """Limit the next `h.run()` to `seconds` of wall time. HiGHS checks an LP's time limit against the run
+    clock of the `Highs` object, which keeps counting across LP re-solves (new costs, added rows), while a
+    MILP run counts from its own start; a limit of `seconds` alone would stop the tenth re-solve of a cut
+    loop or a dual ascent long before its deadline (measured with highspy 1.15)."""
+    h.setOptionValue("time_limit", float(seconds) if mip else h.getRunTime() + float(seconds))
+
+
 def highs_problem(problem: cp.Problem, limit: float, mip_gap: float, threads: int | None = None,
                   verbose: bool = False, objective_scale: float = 1.0, options: dict | None = None,
                   relax_integrality: bool = False) -> HighsProblem:
