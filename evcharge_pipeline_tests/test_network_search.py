@@ -168,6 +168,37 @@ def test_pack_into_phases_spreads_a_plan_over_the_phase_budgets():
     assert pack_into_phases(inputs, cfg.with_changes(budget_cad=50_000), whole) is None
 
 
+@pytest.mark.parametrize("budget", [540_000, 560_000, 600_000, 640_000, 660_000, 700_000, 800_000])
+def test_pack_into_phases_finds_a_packing_whenever_one_exists(budget):
+    """Against enumeration of every phase assignment of a plan's actions: a packing is returned exactly
+    when one exists, and it keeps the phase budgets and upgrade limits."""
+    import itertools
+
+    inst = make_instance(n_demand=300, n_candidates=40, n_existing=12, extent_km=15.0, seed=3)
+    cfg = NetworkConfig(budget_cad=budget, phases=3, max_upgrades_per_phase=2, min_l3_spacing_km=0.0,
+                        allow_retire=False, new_l2_station_cad=400_000)     # upgrades and new L3 only
+    inputs = prepare_inputs(inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
+    whole = greedy_plan(inputs, cfg.with_changes(budget_cad=0.9 * budget,
+                                                 relax=("phase_budget", "max_upgrades_per_phase")))
+    e = inputs.n_existing
+    sites = np.r_[np.flatnonzero(whole.upgrade_phase > 0), e + np.flatnonzero(whole.open_level[e:] > 0)]
+    assert 4 <= len(sites) <= 9 and (whole.upgrade_phase > 0).sum() >= 2
+    cost = evaluate_state(inputs, whole, cfg).capex_by_site.sum(axis=1)[sites]
+    upgrade = sites < e
+    caps = np.asarray(cfg.phase_budgets())
+    exists = any(
+        (np.bincount(assign, weights=cost, minlength=3) <= caps + 1e-6).all()
+        and (np.bincount(assign, weights=upgrade, minlength=3) <= 2).all()
+        for assign in map(np.array, itertools.product(range(3), repeat=len(sites))))
+    packed = pack_into_phases(inputs, cfg, whole)
+    assert (packed is not None) == exists
+    if packed is not None:
+        state = evaluate_state(inputs, packed, cfg)
+        assert (state.capex_by_phase <= caps + 1e-6).all()
+        assert (np.bincount(packed.upgrade_phase, minlength=4)[1:] <= 2).all()
+        assert np.array_equal(state.has_l3[:, -1], evaluate_state(inputs, whole, cfg).has_l3[:, -1])
+
+
 def test_min_capex_start_meets_a_target_the_greedy_misses():
     inst = make_instance(n_demand=400, n_candidates=60, n_existing=20, extent_km=18.0, seed=3)
     cfg = NetworkConfig(budget_cad=900_000, phases=3, min_coverage_l3_share=0.98, min_l3_spacing_km=2.0,

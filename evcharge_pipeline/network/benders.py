@@ -272,7 +272,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     # step has shrunk or at its time share
     if not lp_converged and config.lagrangian_time_share > 0 and out.status != "infeasible":
         lagrangian_deadline = time.perf_counter() + config.lagrangian_time_share * time_limit_seconds
-        lagrangian = lagrangian_bound(inputs, config, best, min(deadline, lagrangian_deadline))
+        lagrangian = lagrangian_bound(inputs, config, best, min(deadline, lagrangian_deadline), target=best_value)
         if lagrangian is not None:
             tighten(lagrangian.bound, "lagrangian_dual")
             out.lagrangian_evaluations = lagrangian.evaluations

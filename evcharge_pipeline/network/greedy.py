@@ -59,6 +59,7 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
     spent_total = 0.0
     budgets = config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T
     total_budget = config.budget_cad if "total_budget" not in config.relax else np.inf
+    max_upgrades = config.max_upgrades_per_phase if "max_upgrades_per_phase" not in config.relax else np.inf
 
     def room(site_extra_kw: float) -> np.ndarray:
         ok = load + site_extra_kw <= capacity + 1e-9
@@ -110,7 +111,7 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
             opex3 = config.weight_opex_per_mcad * years * config.opex_l3_station_cad_per_year / 1e6
             score_up = np.where(
                 can_up & ~blocked & room(config.upgrade_l3_ports * config.power_l3_kw) & (up_cost <= limit)
-                & (upgrades < config.max_upgrades_per_phase),
+                & (upgrades < max_upgrades),
                 (gain_l3 + config.weight_upgrade - (opex3 - opex2)) / up_cost, -np.inf)
             score_n3 = np.where(is_cand & ~blocked & room(config.new_l3_station_ports * config.power_l3_kw)
                                 & (n3_cost <= limit), (gain_l3 - opex3) / n3_cost, -np.inf)

@@ -18,8 +18,11 @@ rows of a maximisation can only raise its optimum, and the LP over the options c
 
 is an upper bound of the full model's optimum for every lambda in range (weak duality), whatever the
 method that chose lambda. Its minimum is the LP relaxation of the option formulation without the
-dropped rows. The multipliers are improved by a projected subgradient method whose steps are scaled per
-row by the row's weight c; the smallest D evaluated is the bound. Cost per evaluation: three sparse
+dropped rows. The multipliers are improved by a projected subgradient method: Polyak steps towards the
+value of the best plan known (Held, Wolfe & Crowder 1974), a direction deflected by the previous one
+(Camerini, Fratta & Maffioli 1975), in the metric of the row weights c; the smallest D evaluated is the
+bound. On the 100,000 x 10,000 benchmark this reaches in 100 evaluations what the earlier fixed per-row
+steps reached in 900. Cost per evaluation: three sparse
 products and one warm-started LP re-solve (about 0.5 s at 100,000 demand points x 11,000 sites).
 
 The inner LP is built once in HiGHS (highspy) and only its costs change between evaluations: a CVXPY
@@ -45,10 +48,12 @@ from evcharge_pipeline.network.state import Decisions, evaluate_state, in_phase,
 
 log = logging.getLogger(__name__)
 
-STEP_START = 0.15        # first step, as a share of each multiplier's range
-STEP_DECAY = 0.8         # the step shrinks by this factor ...
-STEP_PATIENCE = 10       # ... after this many evaluations without a better bound
-STEP_FLOOR = 1e-4        # stop when the step falls below this share
+STEP_START = 1.0         # Polyak step factor: the first step aims the linearised D at the target
+STEP_DECAY = 0.7         # the factor shrinks by this much ...
+STEP_PATIENCE = 60       # ... after this many evaluations without a better bound
+STEP_FLOOR = 1e-4        # stop when the factor falls below this
+MOMENTUM = 0.5           # share of the previous direction kept in the next (deflected subgradient)
+TARGET_MARGIN = 0.05     # without a plan, the target lies this share below the best bound
 
 
 @dataclass
@@ -275,19 +280,21 @@ class LagrangianDual:
 
 
 def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisions | None, deadline: float,
-                     max_evaluations: int = 2000) -> LagrangianOutcome | None:
+                     target: float | None = None, max_evaluations: int = 5000) -> LagrangianOutcome | None:
     """Minimise D over the multipliers until the deadline; None when the method does not apply or no
-    evaluation finished in time."""
+    evaluation finished in time. `target`: the value of the best plan known (a lower bound of the optimum),
+    which sets the Polyak steps; without it the steps aim a share below the best bound."""
     if ports_useful(inputs, config, "plan"):
         return None
     started = time.perf_counter()
     dual = LagrangianDual(inputs, config)
     lam = list(dual.start(start))
     ranges = (dual.c2, dual.c3, dual.c_any)
-    step, since, best = STEP_START, 0, np.inf
+    factor, since, best = STEP_START, 0, np.inf
+    direction: list[np.ndarray] | None = None
     best_solution: np.ndarray | None = None
     out = LagrangianOutcome(np.inf, 0, 0.0)
-    while out.evaluations < max_evaluations and step >= STEP_FLOOR:
+    while out.evaluations < max_evaluations and factor >= STEP_FLOOR:
         left = deadline - time.perf_counter()
         if left <= 0:
             break
@@ -302,13 +309,25 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
         else:
             since += 1
             if since >= STEP_PATIENCE:
-                step, since = step * STEP_DECAY, 0
-        lam = [np.clip(x - step * c * np.clip(g, -1.0, 1.0), 0.0, c)
-               for x, g, c in zip(lam, grads, ranges, strict=True)]
+                factor, since = factor * STEP_DECAY, 0
+        aim = target if target is not None else best - TARGET_MARGIN * abs(best)
+        if value <= aim + 1e-12 * max(1.0, abs(aim)):
+            break                                   # the bound meets the plan: nothing left to prove
+        # projected subgradient (components pushing a multiplier out of its range dropped), deflected by the
+        # previous direction, in the metric of the row weights; Polyak step towards the target
+        projected = [np.where(((x <= 0.0) & (g > 0)) | ((x >= c) & (g < 0)), 0.0, g)
+                     for x, g, c in zip(lam, grads, ranges, strict=True)]
+        if not any(g.any() for g in projected):
+            break                                   # a zero subgradient: this D is the minimum
+        direction = projected if direction is None else [
+            g + MOMENTUM * d for g, d in zip(projected, direction, strict=True)]
+        norm = sum(float((c * d * d).sum()) for c, d in zip(ranges, direction, strict=True))
+        step = factor * (value - aim) / norm
+        lam = [np.clip(x - step * c * d, 0.0, c) for x, d, c in zip(lam, direction, ranges, strict=True)]
         if out.evaluations % 20 == 1:
-            out.history.append({"evaluation": out.evaluations, "bound": best, "step": step,
+            out.history.append({"evaluation": out.evaluations, "bound": best, "step_factor": factor,
                                 "seconds": time.perf_counter() - started})
-            log.info("lagrangian dual: evaluation %d, bound %.6f, step %.3g", out.evaluations, best, step)
+            log.info("lagrangian dual: evaluation %d, bound %.6f, step factor %.3g", out.evaluations, best, factor)
     out.bound, out.seconds = best, time.perf_counter() - started
     if best_solution is not None:
         out.plan = rounded_plan(inputs, config, dual.options, best_solution)
