@@ -14,6 +14,9 @@ from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.greedy import greedy_plan
 from evcharge_pipeline.network.inputs import prepare_inputs, restrict_sites
 from evcharge_pipeline.network.local_search import (
+    _allowed,
+    _current,
+    _Gains,
     expand_decisions,
     improve_plan,
     kernel_search,
@@ -21,10 +24,11 @@ from evcharge_pipeline.network.local_search import (
     pack_into_phases,
     plan_value,
     restrict_decisions,
+    with_action,
 )
 from evcharge_pipeline.network.model import build_model
 from evcharge_pipeline.network.plan import plan_rows
-from evcharge_pipeline.network.state import evaluate_state
+from evcharge_pipeline.network.state import ACTIONS, Decisions, evaluate_state
 from evcharge_pipeline.network.synthetic import make_instance
 from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline_tests.test_network_model import CASES, EXACT, brute_force, tiny
@@ -166,6 +170,60 @@ def test_pack_into_phases_spreads_a_plan_over_the_phase_budgets():
     assert plan_value(model, inputs, cfg, crowded) is not None
     # a plan dearer than the total budget does not fit
     assert pack_into_phases(inputs, cfg.with_changes(budget_cad=50_000), whole) is None
+
+
+@pytest.mark.parametrize("seed,changes", CASES)
+def test_exact_move_gains_match_the_full_model(seed, changes):
+    """`_Gains.moved` (which prunes the drop and phase moves) equals the change of `plan_value` for every
+    action of random plans, moved to every phase or dropped, with retirements and mixed stations; so do the
+    gains of adding an action where one was dropped (`_Gains.add(without=...)`, which prunes the swaps)."""
+    inst = tiny(seed, n_existing=4, n_candidates=6)
+    cfg = NetworkConfig(**{**EXACT, **changes}).with_changes(relax=("total_budget", "phase_budget",
+                                                                    "coverage_target_l3", "coverage_target_l2",
+                                                                    "max_l3_distance", "l3_spacing",
+                                                                    "site_grid_capacity", "area_grid_capacity",
+                                                                    "max_upgrades_per_phase"))
+    inputs, model = _setup(inst, cfg)
+    rng = np.random.default_rng(seed)
+    e, T = inputs.n_existing, cfg.phases
+    up = set(inputs.upgradeable_index().tolist())
+    checked = 0
+    for _ in range(6):
+        d = Decisions.empty(inputs, T)
+        for site in range(inputs.n_sites):
+            pick, phase = int(rng.integers(0, 3)), int(rng.integers(1, T + 1))
+            if site >= e and pick:
+                d.open_level[site], d.open_phase[site] = (2 if pick == 1 else 3), phase
+            elif site < e and pick == 1 and site in up:
+                d.upgrade_phase[site] = phase
+            elif site < e and pick == 2 and cfg.allow_retire:
+                d.retire_phase[site] = phase
+        value = plan_value(model, inputs, cfg, d)
+        assert value is not None
+        current = _current(inputs, d)
+        gains = _Gains(inputs, cfg, d)
+        for t in range(T + 1):
+            change = gains.moved(current, t)
+            for (site, action, _), expected in zip(current, change, strict=True):
+                moved = with_action(d, inputs, site, action if t else None, t)
+                assert plan_value(model, inputs, cfg, moved) - value == pytest.approx(expected, abs=1e-9)
+                checked += 1
+        # the gains of adding an action once one is dropped (the swaps), corrected locally, are exact too
+        free = _allowed(inputs, cfg, d)
+        for site, _, _ in current:
+            dropped = with_action(d, inputs, site, None, 0)
+            base = plan_value(model, inputs, cfg, dropped)
+            after = gains.add(without=site)
+            assert np.allclose(after, _Gains(inputs, cfg, dropped).add(), atol=1e-12)
+            for a, other in zip(*np.nonzero(free), strict=True):
+                if other != site and not (dropped.open_level[other] or other < e and (
+                        dropped.upgrade_phase[other] or dropped.retire_phase[other])):
+                    t = int(rng.integers(1, T + 1))
+                    swapped = with_action(dropped, inputs, int(other), ACTIONS[a], t)
+                    assert plan_value(model, inputs, cfg, swapped) - base == pytest.approx(after[a, other, t - 1],
+                                                                                          abs=1e-9)
+                    checked += 1
+    assert checked > 0
 
 
 @pytest.mark.parametrize("budget", [540_000, 560_000, 600_000, 640_000, 660_000, 700_000, 800_000])

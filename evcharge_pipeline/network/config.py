@@ -175,6 +175,15 @@ class NetworkConfig:
             return tuple(float(b) for b in self.phase_budget_cad)
         return tuple(self.budget_cad / self.phases for _ in range(self.phases))
 
+    def spending_limits(self) -> tuple[np.ndarray, float, float]:
+        """Phase budgets (CAD, one per phase), the total budget (CAD) and the upgrades allowed per phase, each
+        infinite where `relax` lifts it: what the heuristics check before asking the full model."""
+        relax = set(self.relax)
+        phases = np.full(self.phases, np.inf) if "phase_budget" in relax else np.asarray(self.phase_budgets(), float)
+        total = np.inf if "total_budget" in relax else float(self.budget_cad)
+        upgrades = np.inf if "max_upgrades_per_phase" in relax else float(self.max_upgrades_per_phase)
+        return phases, total, upgrades
+
     def validate(self) -> None:
         def bad(name: str, message: str) -> None:
             raise ConfigError(f"network config field '{name}': {message}")

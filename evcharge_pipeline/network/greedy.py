@@ -57,9 +57,7 @@ def greedy_plan(inputs: NetworkInputs, config: NetworkConfig, max_steps: int = 5
 
     disc = config.phase_weights()
     spent_total = 0.0
-    budgets = config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T
-    total_budget = config.budget_cad if "total_budget" not in config.relax else np.inf
-    max_upgrades = config.max_upgrades_per_phase if "max_upgrades_per_phase" not in config.relax else np.inf
+    budgets, total_budget, max_upgrades = config.spending_limits()
 
     def room(site_extra_kw: float) -> np.ndarray:
         ok = load + site_extra_kw <= capacity + 1e-9

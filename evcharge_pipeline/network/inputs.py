@@ -12,6 +12,7 @@ every constraint and objective term is linear in the group weights.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -119,6 +120,11 @@ class NetworkInputs:
     @property
     def n_sites(self) -> int:
         return len(self.sites)
+
+    @cached_property
+    def reach_by_site(self) -> tuple[sp.csc_matrix, sp.csc_matrix, sp.csc_matrix]:
+        """a_l2, a_l3 and a_any stored by column: the groups each site reaches (built once, on first use)."""
+        return self.a_l2.tocsc(), self.a_l3.tocsc(), self.a_any.tocsc()
 
     @property
     def n_candidates(self) -> int:

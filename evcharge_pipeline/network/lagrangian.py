@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.model import MCAD, ports_useful
+from evcharge_pipeline.network.model import MCAD, ports_useful, site_objective_terms
 from evcharge_pipeline.network.solve import set_run_time_limit
 from evcharge_pipeline.network.state import Decisions, evaluate_state, in_phase, set_action
 
@@ -78,19 +78,11 @@ class SiteOptions:
         return len(self.site)
 
 
-def _objective_terms(state, config: NetworkConfig, upgrades: np.ndarray) -> np.ndarray:
-    """Per site, the objective of everything but coverage and underservice (model.build_model's terms)."""
-    opex = config.years_per_phase * state.opex_by_site.sum(axis=1)
-    return (-config.weight_opex_per_mcad * opex / MCAD - config.weight_capex_per_mcad * state.capex_by_site.sum(axis=1)
-            / MCAD + config.weight_upgrade * upgrades.sum(axis=1))
-
-
 def site_options(inputs: NetworkInputs, config: NetworkConfig) -> SiteOptions:
     """The option table: each action at every site that may take it, from each phase."""
     T, e = config.phases, inputs.n_existing
     none = Decisions.empty(inputs, T)
     keep_state = evaluate_state(inputs, none, config)
-    no_upgrades = np.zeros((inputs.n_sites, T))
     parts = []
     kinds = [("upgrade", inputs.upgradeable_index()),
              ("retire", np.arange(e) if config.allow_retire else np.empty(0, np.int64)),
@@ -104,31 +96,31 @@ def site_options(inputs: NetworkInputs, config: NetworkConfig) -> SiteOptions:
             st = evaluate_state(inputs, d, config)
             upgrades = np.zeros((inputs.n_sites, T))
             upgrades[:e] = in_phase(d.upgrade_phase, T)
-            parts.append((sites, st, upgrades, kind, tau))
+            parts.append((sites, st, upgrades, site_objective_terms(st, d, config), kind, tau))
     cap = inputs.sites["capacity_kw"].to_numpy(float)
     check_capacity = "site_grid_capacity" not in config.relax
 
     def rows(field_of) -> np.ndarray:
-        return np.concatenate([field_of(st, up)[sites] for sites, st, up, _, _ in parts])
+        return np.concatenate([field_of(st, up, terms)[sites] for sites, st, up, terms, _, _ in parts])
 
     site = np.concatenate([sites for sites, *_ in parts])
-    load = rows(lambda st, up: st.load_kw.astype(float))
+    load = rows(lambda st, up, terms: st.load_kw.astype(float))
     allowed = (load <= cap[site, None] + 1e-9).all(axis=1) if check_capacity else np.ones(len(site), bool)
     return SiteOptions(
         site=site,
-        action=np.concatenate([np.full(len(sites), kind) for sites, _, _, kind, _ in parts]),
-        phase=np.concatenate([np.full(len(sites), tau) for sites, _, _, _, tau in parts]),
-        has_l2=rows(lambda st, up: st.has_l2.astype(float)),
-        has_l3=rows(lambda st, up: st.has_l3.astype(float)),
-        has_any_last=rows(lambda st, up: np.maximum(st.has_l2, st.has_l3)[:, -1].astype(float)),
-        objective=rows(lambda st, up: _objective_terms(st, config, up)),
-        capex=rows(lambda st, up: st.capex_by_site),
-        upgrades=rows(lambda st, up: up),
+        action=np.concatenate([np.full(len(sites), kind) for sites, *_, kind, _ in parts]),
+        phase=np.concatenate([np.full(len(sites), tau) for sites, *_, tau in parts]),
+        has_l2=rows(lambda st, up, terms: st.has_l2.astype(float)),
+        has_l3=rows(lambda st, up, terms: st.has_l3.astype(float)),
+        has_any_last=rows(lambda st, up, terms: np.maximum(st.has_l2, st.has_l3)[:, -1].astype(float)),
+        objective=rows(lambda st, up, terms: terms),
+        capex=rows(lambda st, up, terms: st.capex_by_site),
+        upgrades=rows(lambda st, up, terms: up),
         load_kw=load,
         allowed=allowed,
         keep={"has_l2": keep_state.has_l2.astype(float), "has_l3": keep_state.has_l3.astype(float),
               "has_any_last": np.maximum(keep_state.has_l2, keep_state.has_l3)[:, -1].astype(float),
-              "objective": _objective_terms(keep_state, config, no_upgrades),
+              "objective": site_objective_terms(keep_state, none, config),
               "load_kw": keep_state.load_kw.astype(float)},
     )
 

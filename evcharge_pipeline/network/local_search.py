@@ -16,16 +16,33 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.greedy import greedy_plan
 from evcharge_pipeline.network.inputs import NetworkInputs, restrict_sites
-from evcharge_pipeline.network.model import MCAD, BuiltModel, assign_decisions, build_model, decisions_from_values
+from evcharge_pipeline.network.model import (
+    MCAD,
+    BuiltModel,
+    assign_decisions,
+    build_model,
+    decisions_from_values,
+    site_objective_terms,
+)
 from evcharge_pipeline.network.solve import highs_solve, solve_min_capex, solve_model
-from evcharge_pipeline.network.state import ACTIONS, Decisions, evaluate_state, in_phase, set_action
+from evcharge_pipeline.network.state import (
+    ACTIONS,
+    Decisions,
+    NetworkState,
+    action_capex_cad,
+    evaluate_state,
+    in_phase,
+    set_action,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,30 +102,91 @@ class _Gains:
     def __init__(self, inputs: NetworkInputs, config: NetworkConfig, d: Decisions):
         T = config.phases
         st = evaluate_state(inputs, d, config)
-        self.inputs, self.config, self.T = inputs, config, T
+        self.inputs, self.config, self.T, self.d, self.state = inputs, config, T, d, st
         self.w = inputs.group_weight / max(inputs.total_weight, 1e-12)
         self.disc = config.phase_weights()
         self.n2 = inputs.a_l2 @ st.has_l2
         self.n3 = inputs.a_l3 @ st.has_l3
         self.na = inputs.a_any @ np.maximum(st.has_l2, st.has_l3)[:, T - 1]
 
+    def moved(self, current: list[tuple[int, str, int]], phase: int) -> np.ndarray:
+        """Objective change of moving each of the plan's actions (`_current`) to `phase` (0: dropping it),
+        one at a time; exact, since with the coverage counts fixed the objective separates by site: a site
+        switched on in a phase gains the groups nobody covers there, switched off it loses the groups only
+        it covers, and its own operating-cost, capex and upgrade terms change (`site_objective_terms`)."""
+        inputs, config, T = self.inputs, self.config, self.T
+        sites = np.array([site for site, _, _ in current], np.int64)
+        after = _copy(self.d)
+        for kind in ACTIONS:
+            taking = np.array([site for site, action, _ in current if action == kind], np.int64)
+            set_action(after, inputs.n_existing, taking, kind if phase else None, phase)
+        now, then = self.state, evaluate_state(inputs, after, config)
+
+        def switched(reach: int, before: np.ndarray, later: np.ndarray) -> np.ndarray:
+            *_, uncovered, sole = self._counted[reach]
+            change = later[sites] - before[sites]
+            return np.where(change > 0, uncovered[sites], 0.0) - np.where(change < 0, sole[sites], 0.0)
+
+        coverage = (switched(0, now.has_l2, then.has_l2) + switched(1, now.has_l3, then.has_l3)) @ self.disc
+        reach = switched(2, np.maximum(now.has_l2, now.has_l3)[:, T - 1],
+                         np.maximum(then.has_l2, then.has_l3)[:, T - 1])
+        own = site_objective_terms(then, after, config) - site_objective_terms(now, self.d, config)
+        return config.weight_coverage * coverage + config.weight_underserved * reach + own[sites]
+
     def _from_phase(self, per_phase: np.ndarray) -> np.ndarray:
         """sites x phases: column t is the discounted sum over phases t..T of per-phase values."""
         weighted = per_phase * self.disc[None, :]
         return np.cumsum(weighted[:, ::-1], axis=1)[:, ::-1]
 
-    def add(self) -> np.ndarray:
-        """4 x sites x phases: objective change of taking each action from phase t at a site without one."""
+    @cached_property
+    def _counted(self) -> list[tuple[sp.csr_matrix, sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per reach (L2, L3, any): the matrix, by row and by column, the coverage counts at the plan, and per
+        site the weight of the groups nobody covers and of those only one site covers (phases, or the last)."""
+        out = []
+        for a, by_site, n in zip((self.inputs.a_l2, self.inputs.a_l3, self.inputs.a_any), self.inputs.reach_by_site,
+                                 (self.n2, self.n3, self.na), strict=True):
+            w = self.w.reshape((-1,) + (1,) * (n.ndim - 1))
+            out.append((a, by_site, n, a.T @ (w * (n == 0)), a.T @ (w * (n == 1))))
+        return out
+
+    @cached_property
+    def _bare(self) -> NetworkState:
+        """The state of every site with its action dropped (the state separates by site)."""
+        bare = _copy(self.d)
+        set_action(bare, self.inputs.n_existing, np.arange(self.inputs.n_sites), None, 0)
+        return evaluate_state(self.inputs, bare, self.config)
+
+    def _uncovered_and_sole(self, without: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per reach (L2, L3, any): per site the weight of the groups nobody covers and of those only one site
+        covers, at the plan or with the action of site `without` dropped: corrected on the groups that site
+        reaches, where its coverage count changes."""
+        out = []
+        T, st, bare = self.T, self.state, self._bare
+        levels = ((st.has_l2, bare.has_l2), (st.has_l3, bare.has_l3),
+                  (np.maximum(st.has_l2, st.has_l3)[:, T - 1], np.maximum(bare.has_l2, bare.has_l3)[:, T - 1]))
+        for (a, by_site, n, zero, one), (now, then) in zip(self._counted, levels, strict=True):
+            if without is None or np.array_equal(now[without], then[without]):
+                out.append((zero, one))
+                continue
+            rows = by_site.indices[by_site.indptr[without]:by_site.indptr[without + 1]]
+            counts = n[rows]
+            after = counts + (then[without] - now[without])
+            w = self.w[rows].reshape((-1,) + (1,) * (n.ndim - 1))
+            sub = a[rows].T
+            out.append((zero + sub @ (w * ((after == 0).astype(float) - (counts == 0))),
+                        one + sub @ (w * ((after == 1).astype(float) - (counts == 1)))))
+        return out
+
+    def add(self, without: int | None = None) -> np.ndarray:
+        """4 x sites x phases: objective change of taking each action from phase t at a site without one, at
+        the plan or, exactly, at the plan with the action of site `without` dropped (for swaps)."""
         c, inp, T = self.config, self.inputs, self.T
+        (zero2, one2), (zero3, one3), (zero_any, one_any) = self._uncovered_and_sole(without)
         years_left = c.years_per_phase * (T - np.arange(T))[None, :]
-        g2 = self._from_phase(inp.a_l2.T @ (self.w[:, None] * (self.n2 == 0)))
-        g3 = self._from_phase(inp.a_l3.T @ (self.w[:, None] * (self.n3 == 0)))
-        ga = (inp.a_any.T @ (self.w * (self.na == 0)))[:, None]
-        loss2 = self._from_phase(inp.a_l2.T @ (self.w[:, None] * (self.n2 == 1)))
-        loss3 = self._from_phase(inp.a_l3.T @ (self.w[:, None] * (self.n3 == 1)))
-        lossa = (inp.a_any.T @ (self.w * (self.na == 1)))[:, None]
-        opex = c.weight_opex_per_mcad / 1e6 * years_left
-        capex = c.weight_capex_per_mcad / 1e6
+        g2, g3, ga = self._from_phase(zero2), self._from_phase(zero3), zero_any[:, None]
+        loss2, loss3, lossa = self._from_phase(one2), self._from_phase(one3), one_any[:, None]
+        opex = c.weight_opex_per_mcad / MCAD * years_left
+        capex = c.weight_capex_per_mcad / MCAD
         s = inp.sites
         l2_before = s["l2_before"].to_numpy(bool)[:, None]
         l3_before = s["l3_before"].to_numpy(bool)[:, None]
@@ -163,34 +241,57 @@ def _ranked(score: np.ndarray, limit: int, floor: float) -> Iterator[tuple[int, 
         yield np.unravel_index(int(k), score.shape)
 
 
+def _affordable(config: NetworkConfig, room: np.ndarray, total_room: float, upgrade_room: np.ndarray) -> np.ndarray:
+    """4 x phases: whether each of `ACTIONS` fits the money (per phase and in total) and upgrades left."""
+    price = action_capex_cad(config)
+    fits = (price[:, None] <= np.minimum(room, total_room)[None, :]) | (price[:, None] <= 0)
+    fits[ACTIONS.index("upgrade")] &= upgrade_room > 0
+    return fits
+
+
 def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: int) -> Iterator[tuple[str, Decisions]]:
-    """Candidate plans around d, cheapest neighbourhoods first: drops and phase changes of current actions,
-    single added actions by marginal gain, ruin and recreate (drop one action, complete the plan greedily),
-    then swaps (drop one action, add one of the best in its place)."""
+    """Candidate plans around d, cheapest neighbourhoods first: drops and phase changes of current actions
+    that gain (`_Gains.moved`), single added actions by marginal gain, swaps (drop one action, add one in its
+    place) that gain, then ruin and recreate (drop one action, complete the plan greedily). Gains are exact
+    for the objective, so only moves that fit the money left and would gain are judged by the full model."""
     T = config.phases
     current = _current(inputs, d)
-    for site, _action, _phase in current:
-        yield "drop", with_action(d, inputs, site, None, 0)
-    for site, action, phase in current:
-        for t in range(1, T + 1):
-            if t != phase:
-                yield "phase", with_action(d, inputs, site, action, t)
     gains = _Gains(inputs, config, d)
-    free = _allowed(inputs, config, d)
+    phase_caps, total_cap, upgrade_cap = config.spending_limits()
+    room = phase_caps - gains.state.capex_by_phase + 1e-6
+    total_room = total_cap - gains.state.capex_by_phase.sum() + 1e-6
+    upgrade_room = upgrade_cap - in_phase(d.upgrade_phase, T).sum(axis=0)
+    cost = gains.state.capex_by_site.sum(axis=1)[[site for site, _, _ in current]]
+    if current:
+        change = np.column_stack([gains.moved(current, t) for t in range(T + 1)])   # actions x (drop, 1..T)
+        dropping = change[:, 0].copy()
+        change[np.arange(len(current)), [phase for _, _, phase in current]] = -np.inf
+        upgrading = np.array([action == "upgrade" for _, action, _ in current])
+        fits = ((cost[:, None] <= room[None, :]) | (cost[:, None] <= 0)) & (~upgrading[:, None] | (upgrade_room > 0))
+        change[:, 1:][~fits] = -np.inf
+        for i, t in _ranked(change, change.size, 1e-12):
+            site, action, _ = current[i]
+            yield ("phase" if t else "drop"), with_action(d, inputs, site, action if t else None, int(t))
     busy = np.zeros(inputs.n_sites, bool)
     busy[[s for s, _, _ in current]] = True
-    busy |= _frozen(d)
-    add = np.where((free & ~busy[None, :])[:, :, None], gains.add(), -np.inf)
+    open_to = (_allowed(inputs, config, d) & ~(busy | _frozen(d))[None, :])[:, :, None]
+    add = np.where(open_to & _affordable(config, room, total_room, upgrade_room)[:, None, :], gains.add(), -np.inf)
     for a in range(len(ACTIONS)):
         for site, t in _ranked(add[a], width, 1e-12):
             yield "add", with_action(d, inputs, int(site), ACTIONS[a], int(t) + 1)
+    if current:
+        for i in np.argsort(-dropping, kind="stable"):          # the cheapest drops first
+            site, action, phase = current[i]
+            freed, freed_upgrades = room.copy(), upgrade_room.copy()
+            freed[phase - 1] += cost[i]
+            freed_upgrades[phase - 1] += action == "upgrade"
+            fits_after = _affordable(config, freed, total_room + cost[i], freed_upgrades)[:, None, :]
+            swap = dropping[i] + np.where(open_to & fits_after, gains.add(without=site), -np.inf)
+            for a, other, t in _ranked(swap, max(2, width // 4), 1e-12):
+                yield "swap", with_action(with_action(d, inputs, site, None, 0), inputs, int(other), ACTIONS[a],
+                                          int(t) + 1)
     for site, _action, _phase in current:
         yield "ruin and recreate", greedy_plan(inputs, config, start=with_action(d, inputs, site, None, 0))
-    for site, _action, _phase in current:
-        dropped = with_action(d, inputs, site, None, 0)
-        after = np.where((free & ~busy[None, :])[:, :, None], _Gains(inputs, config, dropped).add(), -np.inf)
-        for a, other, t in _ranked(after, max(2, width // 4), 1e-12):
-            yield "swap", with_action(dropped, inputs, int(other), ACTIONS[a], int(t) + 1)
 
 
 def improve_plan(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions, value: float,
@@ -288,8 +389,7 @@ def pack_into_phases(inputs: NetworkInputs, config: NetworkConfig, d: Decisions,
     Sites with added ports stay as they are. The last phase's network (what coverage targets, spacing and
     the service standard read) is unchanged. None when no packing exists or none is found in time."""
     T = config.phases
-    budgets = np.asarray(config.phase_budgets() if "phase_budget" not in config.relax else (np.inf,) * T, float)
-    total = config.budget_cad if "total_budget" not in config.relax else np.inf
+    budgets, total, max_upgrades = config.spending_limits()
     cost = evaluate_state(inputs, d, config).capex_by_site.sum(axis=1)     # per site: its action (and ports)
     movable = _current(inputs, d)
     out = _copy(d)
@@ -307,8 +407,8 @@ def pack_into_phases(inputs: NetworkInputs, config: NetworkConfig, d: Decisions,
     finite = np.isfinite(budgets)
     if finite.any():
         rows.append((price @ take)[finite] <= (budgets[finite] - fixed[finite]) / MCAD + 1e-9)
-    if upgrade.any() and "max_upgrades_per_phase" not in config.relax:
-        rows.append(upgrade @ take <= config.max_upgrades_per_phase - in_phase(out.upgrade_phase, T).sum(axis=0))
+    if upgrade.any() and np.isfinite(max_upgrades):
+        rows.append(upgrade @ take <= max_upgrades - in_phase(out.upgrade_phase, T).sum(axis=0))
     packing = cp.Problem(cp.Minimize(price @ take @ np.arange(T)), rows)
     outcome = highs_solve(packing, [take], time_limit_seconds, mip_gap=0.01)
     if outcome.objective is None:

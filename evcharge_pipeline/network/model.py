@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.inputs import NetworkInputs
-from evcharge_pipeline.network.state import Decisions, active_from
+from evcharge_pipeline.network.state import Decisions, NetworkState, active_from
 
 MCAD = 1_000_000.0
 OBJECTIVE_SCALE = 1000.0   # keeps the smallest objective coefficients well above solver tolerances
@@ -44,6 +44,16 @@ def _nested(inner: sp.csr_matrix, outer: sp.csr_matrix) -> bool:
     """True when every nonzero of `inner` is also a nonzero of `outer` (same shape)."""
     a, b = (inner > 0).astype(np.int8), (outer > 0).astype(np.int8)
     return (a - a.multiply(b)).nnz == 0
+
+
+def site_objective_terms(state: NetworkState, d: Decisions, config: NetworkConfig) -> np.ndarray:
+    """Per site, the objective of everything but coverage and underservice (`build_model`'s operating-cost,
+    capex and upgrade-bonus terms): the objective is these summed over sites plus the coverage terms."""
+    opex = config.years_per_phase * state.opex_by_site.sum(axis=1)
+    upgraded = np.zeros(len(opex))
+    upgraded[:len(d.upgrade_phase)] = d.upgrade_phase > 0
+    return (-config.weight_opex_per_mcad * opex / MCAD - config.weight_capex_per_mcad * state.capex_by_site.sum(axis=1)
+            / MCAD + config.weight_upgrade * upgraded)
 
 
 def ports_useful(inputs: NetworkInputs, config: NetworkConfig, objective: str = "plan") -> bool:

@@ -36,6 +36,11 @@ ACTIONS = ("upgrade", "retire", "open_l2", "open_l3")   # one action per site: e
                                                       # retire, candidate sites open an L2 or L3 station
 
 
+def action_capex_cad(config: NetworkConfig) -> np.ndarray:
+    """Capex of each of `ACTIONS` (CAD; opening ports included, no added ports)."""
+    return np.array([config.upgrade_cost_cad, config.retire_cad, config.new_l2_cost_cad, config.new_l3_cost_cad])
+
+
 def set_action(d: Decisions, n_existing: int, sites: np.ndarray, action: str | None, phase: int) -> None:
     """Give `sites` the action from `phase` on, in place (None clears whatever they do)."""
     sites = np.asarray(sites, np.int64)
