@@ -216,8 +216,8 @@ def test_exact_move_gains_match_the_full_model(seed, changes):
             after = gains.add(without=site)
             assert np.allclose(after, _Gains(inputs, cfg, dropped).add(), atol=1e-12)
             for a, other in zip(*np.nonzero(free), strict=True):
-                if other != site and not (dropped.open_level[other] or other < e and (
-                        dropped.upgrade_phase[other] or dropped.retire_phase[other])):
+                if other != site and not (dropped.open_level[other] or (other < e and (
+                        dropped.upgrade_phase[other] or dropped.retire_phase[other]))):
                     t = int(rng.integers(1, T + 1))
                     swapped = with_action(dropped, inputs, int(other), ACTIONS[a], t)
                     assert plan_value(model, inputs, cfg, swapped) - base == pytest.approx(after[a, other, t - 1],
