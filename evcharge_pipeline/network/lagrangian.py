@@ -54,6 +54,8 @@ STEP_PATIENCE = 60       # ... after this many evaluations without a better boun
 STEP_FLOOR = 1e-4        # stop when the factor falls below this
 MOMENTUM = 0.5           # share of the previous direction kept in the next (deflected subgradient)
 TARGET_MARGIN = 0.05     # without a plan, the target lies this share below the best bound
+STALL_EVALUATIONS = 200  # stop when the bound has improved by less than STALL_SHARE over this many evaluations
+STALL_SHARE = 1e-4
 
 
 @dataclass
@@ -285,6 +287,7 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
     factor, since, best = STEP_START, 0, np.inf
     direction: list[np.ndarray] | None = None
     best_solution: np.ndarray | None = None
+    trail: list[float] = []                         # best bound after each evaluation
     out = LagrangianOutcome(np.inf, 0, 0.0)
     while out.evaluations < max_evaluations and factor >= STEP_FLOOR:
         left = deadline - time.perf_counter()
@@ -302,6 +305,9 @@ def lagrangian_bound(inputs: NetworkInputs, config: NetworkConfig, start: Decisi
             since += 1
             if since >= STEP_PATIENCE:
                 factor, since = factor * STEP_DECAY, 0
+        trail.append(best)
+        if len(trail) > STALL_EVALUATIONS and trail[-STALL_EVALUATIONS - 1] - best <= STALL_SHARE * abs(best):
+            break                                   # converged for practical purposes: the time goes elsewhere
         aim = target if target is not None else best - TARGET_MARGIN * abs(best)
         if value <= aim + 1e-12 * max(1.0, abs(aim)):
             break                                   # the bound meets the plan: nothing left to prove

@@ -295,7 +295,7 @@ def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: in
 
 
 def improve_plan(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions, value: float,
-                 deadline: float, width: int = 40, max_moves: int = 500) -> LocalSearchResult:
+                 deadline: float, width: int = 40, max_moves: int = 10_000) -> LocalSearchResult:
     """First-improvement local search from a plan that meets the full model (its `plan_value` is `value`)."""
     started = time.perf_counter()
     evaluated = taken = 0
