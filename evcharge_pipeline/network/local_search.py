@@ -1,10 +1,11 @@
 """Local search on network plans: drop, add, swap and phase moves, each judged by the full model.
 
 A plan is one action per site and the phase it is taken in: an upgrade or a retirement of an existing
-station, or a new L2 or L3 station at a candidate site. Moves are ranked by their marginal coverage
-gain, computed for every site at once from the sparse coverage matrices (the groups a site would be the
-first to cover, or the only one covering), then evaluated exactly with `plan_value`: the full model's
-objective, or None when the moved plan breaks any of its constraints. The search takes the first
+station, or a new L2 or L3 station at a candidate site. The objective change of every move is computed
+exactly for all sites at once from the sparse coverage matrices (the groups a site would be the first to
+cover, or the only one covering, and its own cost terms); moves that would gain and fit the money left
+are then judged by `plan_value`: the full model's objective, or None when the moved plan breaks any of
+its constraints. The search takes the first
 improving move in ranked order and starts over, so every plan it returns meets the full model, and it
 stops at a local optimum, after `max_moves` moves, or at the deadline. Sites that carry added ports are
 left as they are (their ports need the level to stay active).
