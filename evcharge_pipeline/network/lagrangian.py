@@ -22,8 +22,8 @@ dropped rows. The multipliers are improved by a projected subgradient method: Po
 value of the best plan known (Held, Wolfe & Crowder 1974), a direction deflected by the previous one
 (Camerini, Fratta & Maffioli 1975), in the metric of the row weights c; the smallest D evaluated is the
 bound. On the 100,000 x 10,000 benchmark this reaches in 100 evaluations what the earlier fixed per-row
-steps reached in 900. Cost per evaluation: three sparse
-products and one warm-started LP re-solve (about 0.5 s at 100,000 demand points x 11,000 sites).
+steps reached in 900. Cost per evaluation: three sparse products and one warm-started LP re-solve
+(0.15-0.5 s at 100,000 demand points x 11,000 sites).
 
 The inner LP is built once in HiGHS (highspy) and only its costs change between evaluations: a CVXPY
 parameterised LP would be recompiled per evaluation. `None` when added ports can pay off (per-area port

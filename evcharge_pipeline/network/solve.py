@@ -91,14 +91,13 @@ def _solve_highs(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig
                        verbose, model.objective_scale, start_values, options=dict(config.highs_options))
 
 
-def solve_min_capex(inputs: NetworkInputs, config: NetworkConfig, time_limit_seconds: float,
-                    warm: Decisions | None = None) -> tuple[BuiltModel, SolveOutcome]:
-    """The cheapest plan meeting every constraint but the budgets (the min-capex MILP, warm-started from
-    `warm` when given): the model, with the plan in its variables, and the outcome (its bound is a lower
-    bound on that capex, MCAD)."""
-    probe = config.with_changes(warm_start=warm is not None)
+def solve_min_capex(inputs: NetworkInputs, config: NetworkConfig,
+                    time_limit_seconds: float) -> tuple[BuiltModel, SolveOutcome]:
+    """The cheapest plan meeting every constraint but the budgets (the min-capex MILP, no warm start): the
+    model, with the plan in its variables, and the outcome (its bound is a lower bound on that capex, MCAD)."""
+    probe = config.with_changes(warm_start=False)
     cheapest = build_model(inputs, probe, objective="min_capex")
-    return cheapest, solve_model(cheapest, inputs, probe, warm=warm, time_limit_seconds=time_limit_seconds)
+    return cheapest, solve_model(cheapest, inputs, probe, time_limit_seconds=time_limit_seconds)
 
 
 @dataclass
