@@ -268,8 +268,8 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             lp_too_slow = True
             break
 
-    # Lagrangian dual bound, where the master LP did not converge: valid at any multipliers; it stops when its
-    # step has shrunk or at its time share
+    # Lagrangian dual bound, where the master LP did not converge: valid at any multipliers; it stops when it
+    # meets the plan, stalls, or reaches its time share
     if not lp_converged and config.lagrangian_time_share > 0 and out.status != "infeasible":
         lagrangian_deadline = time.perf_counter() + config.lagrangian_time_share * time_limit_seconds
         lagrangian = lagrangian_bound(inputs, config, best, min(deadline, lagrangian_deadline), target=best_value)

@@ -187,20 +187,20 @@ class _Gains:
         g2, g3, ga = self._from_phase(zero2), self._from_phase(zero3), zero_any[:, None]
         loss2, loss3, lossa = self._from_phase(one2), self._from_phase(one3), one_any[:, None]
         opex = c.weight_opex_per_mcad / MCAD * years_left
-        capex = c.weight_capex_per_mcad / MCAD
+        capex_up, capex_retire, capex_l2, capex_l3 = c.weight_capex_per_mcad / MCAD * action_capex_cad(c)
         s = inp.sites
         l2_before = s["l2_before"].to_numpy(bool)[:, None]
         l3_before = s["l3_before"].to_numpy(bool)[:, None]
         station_opex = np.where(l3_before, c.opex_l3_station_cad_per_year, c.opex_l2_station_cad_per_year)
         cw = c.weight_coverage
-        upgrade = (cw * g3 + c.weight_upgrade - capex * c.upgrade_cost_cad
+        upgrade = (cw * g3 + c.weight_upgrade - capex_up
                    - opex * (c.opex_l3_station_cad_per_year - c.opex_l2_station_cad_per_year))
         retire = (-cw * (loss2 * l2_before + loss3 * l3_before) - c.weight_underserved * lossa
-                  + opex * station_opex - capex * c.retire_cad)
+                  + opex * station_opex - capex_retire)
         open_l2 = (cw * g2 + c.weight_underserved * ga
-                   - opex * c.opex_l2_station_cad_per_year - capex * c.new_l2_cost_cad)
+                   - opex * c.opex_l2_station_cad_per_year - capex_l2)
         open_l3 = (cw * g3 + c.weight_underserved * ga
-                   - opex * c.opex_l3_station_cad_per_year - capex * c.new_l3_cost_cad)
+                   - opex * c.opex_l3_station_cad_per_year - capex_l3)
         return np.stack([upgrade, retire, open_l2, open_l3])
 
 
@@ -242,12 +242,12 @@ def _ranked(score: np.ndarray, limit: int, floor: float) -> Iterator[tuple[int, 
         yield np.unravel_index(int(k), score.shape)
 
 
-def _affordable(config: NetworkConfig, room: np.ndarray, total_room: float, upgrade_room: np.ndarray) -> np.ndarray:
-    """4 x phases: whether each of `ACTIONS` fits the money (per phase and in total) and upgrades left."""
-    price = action_capex_cad(config)
+def _affordable(price: np.ndarray, upgrading: np.ndarray, room: np.ndarray, total_room: float,
+                upgrade_room: np.ndarray) -> np.ndarray:
+    """actions x phases: whether each action (its capex, CAD; whether it is an upgrade) fits the money left
+    in a phase and in total, and the upgrades left in that phase."""
     fits = (price[:, None] <= np.minimum(room, total_room)[None, :]) | (price[:, None] <= 0)
-    fits[ACTIONS.index("upgrade")] &= upgrade_room > 0
-    return fits
+    return fits & (~upgrading[:, None] | (upgrade_room > 0)[None, :])
 
 
 def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: int) -> Iterator[tuple[str, Decisions]]:
@@ -268,15 +268,16 @@ def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: in
         dropping = change[:, 0].copy()
         change[np.arange(len(current)), [phase for _, _, phase in current]] = -np.inf
         upgrading = np.array([action == "upgrade" for _, action, _ in current])
-        fits = ((cost[:, None] <= room[None, :]) | (cost[:, None] <= 0)) & (~upgrading[:, None] | (upgrade_room > 0))
-        change[:, 1:][~fits] = -np.inf
+        change[:, 1:][~_affordable(cost, upgrading, room, np.inf, upgrade_room)] = -np.inf   # phase moves
         for i, t in _ranked(change, change.size, 1e-12):
             site, action, _ = current[i]
             yield ("phase" if t else "drop"), with_action(d, inputs, site, action if t else None, int(t))
     busy = np.zeros(inputs.n_sites, bool)
     busy[[s for s, _, _ in current]] = True
     open_to = (_allowed(inputs, config, d) & ~(busy | _frozen(d))[None, :])[:, :, None]
-    add = np.where(open_to & _affordable(config, room, total_room, upgrade_room)[:, None, :], gains.add(), -np.inf)
+    price, is_upgrade = action_capex_cad(config), np.array([kind == "upgrade" for kind in ACTIONS])
+    add = np.where(open_to & _affordable(price, is_upgrade, room, total_room, upgrade_room)[:, None, :],
+                   gains.add(), -np.inf)
     for a in range(len(ACTIONS)):
         for site, t in _ranked(add[a], width, 1e-12):
             yield "add", with_action(d, inputs, int(site), ACTIONS[a], int(t) + 1)
@@ -286,7 +287,7 @@ def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: in
             freed, freed_upgrades = room.copy(), upgrade_room.copy()
             freed[phase - 1] += cost[i]
             freed_upgrades[phase - 1] += action == "upgrade"
-            fits_after = _affordable(config, freed, total_room + cost[i], freed_upgrades)[:, None, :]
+            fits_after = _affordable(price, is_upgrade, freed, total_room + cost[i], freed_upgrades)[:, None, :]
             swap = dropping[i] + np.where(open_to & fits_after, gains.add(without=site), -np.inf)
             for a, other, t in _ranked(swap, max(2, width // 4), 1e-12):
                 yield "swap", with_action(with_action(d, inputs, site, None, 0), inputs, int(other), ACTIONS[a],
@@ -424,8 +425,8 @@ def min_capex_start(model: BuiltModel, inputs: NetworkInputs, config: NetworkCon
                     time_limit_seconds: float) -> tuple[Decisions, float] | None:
     """A start for targets the greedy cannot meet: the cheapest last-phase network meeting every constraint
     but the budgets (the min-capex MILP in one phase with the upgrades of all phases: a third of the
-    variables, and on Waterloo at 2 M CAD and a 90% L3 target a 1.85 M CAD network in 10 s where the
-    three-phase MILP had none under 5.8 M CAD in 15 s), packed into the phase budgets (`pack_into_phases`),
+    variables, and on Waterloo at 2 M CAD and a 90% L3 target a 1.85-1.96 M CAD network in 10 s where
+    the three-phase MILP had none under 5.8 M CAD in 15 s), packed into the phase budgets (`pack_into_phases`),
     then completed greedily with the money left. Returned with its `plan_value` when it meets the full
     model; otherwise None."""
     T = config.phases
