@@ -15,8 +15,10 @@ from evcharge_pipeline.network.greedy import greedy_plan
 from evcharge_pipeline.network.inputs import prepare_inputs, restrict_sites
 from evcharge_pipeline.network.local_search import (
     _allowed,
+    _batch,
     _current,
     _Gains,
+    _neighbourhood,
     expand_decisions,
     improve_plan,
     kernel_search,
@@ -224,6 +226,36 @@ def test_exact_move_gains_match_the_full_model(seed, changes):
                                                                                           abs=1e-9)
                     checked += 1
     assert checked > 0
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_a_batch_of_independent_moves_gains_the_sum_of_their_gains(seed):
+    """`_batch` takes moves at sites whose reach no other move of the batch touches: the full model's
+    objective change equals the sum of their single-move gains, and the batch fits the budgets."""
+    inst = make_instance(n_demand=400, n_candidates=80, n_existing=20, extent_km=20.0, seed=seed)
+    cfg = NetworkConfig(budget_cad=900_000, phases=3, min_l3_spacing_km=0.0, max_upgrades_per_phase=3,
+                        time_limit_seconds=30)
+    inputs, model = _setup(inst, cfg)
+    rng = np.random.default_rng(seed)
+    full = greedy_plan(inputs, cfg)
+    batches = 0
+    for _ in range(4):
+        d = full
+        for site, _action, _phase in _current(inputs, full):
+            if rng.random() < 0.6:
+                d = with_action(d, inputs, site, None, 0)
+        value = plan_value(model, inputs, cfg, d)
+        assert value is not None
+        batch = _batch(inputs, cfg, d, _neighbourhood(inputs, cfg, d))
+        if batch is None:
+            continue
+        trial, count, gain = batch
+        assert count >= 2 and gain > 0
+        after = plan_value(model, inputs, cfg, trial)
+        assert after is not None                                        # within the budgets
+        assert after - value == pytest.approx(gain, abs=1e-9)
+        batches += 1
+    assert batches > 0
 
 
 @pytest.mark.parametrize("budget", [540_000, 560_000, 600_000, 640_000, 660_000, 700_000, 800_000])

@@ -87,7 +87,7 @@ def _run_instance(spec: dict, queue) -> None:
                                           "demand_groups", "existing_stations", "candidate_sites", "budget_cad",
                                           "min_coverage_l3_share", "min_budget_cad", "min_budget_lower_cad",
                                           "local_search_moves", "kernel_candidates", "lagrangian_evaluations",
-                                          "diagnosis")})
+                                          "windows_improved", "diagnosis")})
         out["load_average_1min"] = os.getloadavg()[0]
         out["pairs"] = len(pairs)
         out["peak_mb_plan"] = _peak_mb()

@@ -51,6 +51,7 @@ from evcharge_pipeline.network.model import (
 )
 from evcharge_pipeline.network.solve import HighsProblem, highs_problem, set_run_time_limit
 from evcharge_pipeline.network.state import Decisions
+from evcharge_pipeline.network.windows import window_search
 from evcharge_pipeline.solving import relative_gap
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,10 @@ log = logging.getLogger(__name__)
 LEVELS = ("l2", "l3", "any")
 LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
 REPAIR_TIME_SHARE = 0.25  # the min-capex start may use this share of the limit (when the greedy misses a target)
-SLOW_ROUND_SHARE = 0.05  # ... or once a round takes this share of the limit and at least SLOW_ROUND_SECONDS:
-SLOW_ROUND_SECONDS = 20.0  # Kelley's rounds cannot converge in time (15-25 rounds are typical; 0.5-5 s each on
-                           # Waterloo, 60-170 s at 100,000 x 11,000); the Lagrangian bound then stands in
+SLOW_ROUND_SHARE = 0.025  # ... or once a round would take more than this share of the limit and more than
+SLOW_ROUND_SECONDS = 20.0  # SLOW_ROUND_SECONDS (it is cut off there): Kelley's rounds cannot converge in time
+                           # (15-25 rounds are typical; 0.5-5 s each on Waterloo, 7 s for the first at
+                           # 20,000 x 2,000, 64 s at 100,000 x 11,000); the Lagrangian bound then stands in
 
 
 def demand_clusters(inputs: NetworkInputs, n_clusters: int, seed: int = 0) -> np.ndarray:
@@ -104,6 +106,7 @@ class BendersOutcome:
     local_search_moves: int = 0
     kernel_candidates: int = 0
     lagrangian_evaluations: int = 0
+    windows_improved: int = 0              # window MILPs whose plan was kept (network.windows)
     history_start_value: float | None = None   # exact objective of the start plan (None: infeasible or none)
     history: list[dict] = field(default_factory=list)
 
@@ -237,7 +240,8 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
     lp_converged = lp_too_slow = False
     for round_ in range(config.benders_lp_rounds):
         round_started = time.perf_counter()
-        set_run_time_limit(h, max(1.0, deadline - time.perf_counter()), mip=False)
+        slow = max(SLOW_ROUND_SECONDS, SLOW_ROUND_SHARE * time_limit_seconds)
+        set_run_time_limit(h, max(1.0, min(slow, deadline - time.perf_counter())), mip=False)
         h.run()
         status = h.getModelStatus().name
         if status == "kInfeasible":
@@ -245,6 +249,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             out.build_seconds, out.solve_seconds = build_seconds, time.perf_counter() - started - build_seconds
             return out
         if status != "kOptimal":
+            lp_too_slow = status == "kTimeLimit" and time.perf_counter() - round_started >= slow - 1.0
             break
         info = h.getInfo()
         value = hprob.objective(float(info.objective_function_value))
@@ -264,7 +269,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             break
         if time.perf_counter() >= lp_deadline:
             break
-        if time.perf_counter() - round_started > max(SLOW_ROUND_SECONDS, SLOW_ROUND_SHARE * time_limit_seconds):
+        if time.perf_counter() - round_started > slow:
             lp_too_slow = True
             break
 
@@ -301,8 +306,15 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
                             "candidates": kernel.candidates, "seconds": time.perf_counter() - started})
         polish(search_seconds / 2)
 
-    # A master too slow for its LP rounds is too slow for its MILP: the rest of the time goes to local search.
-    if lp_too_slow:
+    # A master too slow for its LP rounds is too slow for its MILP: the rest of the time goes to window MILPs
+    # (several sites changed at once, where single moves stall), then to local search.
+    if lp_too_slow and best is not None:
+        found = window_search(model, inputs, config, best, best_value, deadline)
+        out.windows_improved = found.windows_improved
+        if found.windows_improved:
+            best, best_value, source = found.decisions, found.value, f"{source} + window milp"
+        out.history.append({"phase": "windows", "incumbent": best_value, "windows": found.windows_solved,
+                            "improved": found.windows_improved, "seconds": time.perf_counter() - started})
         polish(deadline - time.perf_counter())
 
     # MILP rounds: the master with integrality, warm-started from the best plan; cuts at each master plan.

@@ -129,6 +129,8 @@ class NetworkConfig:
     kernel_candidates: int = 300                 # primal heuristic: the exact MILP on the plan's sites and this
                                                  # many candidates in all (best marginal gain per CAD); 0 = off
     kernel_time_share: float = 0.3               # share of time_limit_seconds the kernel MILP may use
+    window_sites: int = 500                      # window search (network.windows): sites freed per window MILP
+    window_time_limit_seconds: float = 20.0      # ... and the time limit of each window's MILP
     local_search_time_share: float = 0.1         # share of time_limit_seconds for local search (network.local_search)
     lagrangian_time_share: float = 0.5           # at most this share of time_limit_seconds for the Lagrangian dual
                                                  # bound (network.lagrangian); it stops earlier once converged
@@ -234,6 +236,10 @@ class NetworkConfig:
             bad("method", f"must be 'benders' or 'monolithic', got {self.method!r}")
         if self.benders_clusters < 1:
             bad("benders_clusters", f"must be >= 1, got {self.benders_clusters}")
+        if self.window_sites < 1:
+            bad("window_sites", f"must be >= 1, got {self.window_sites}")
+        if not self.window_time_limit_seconds > 0:
+            bad("window_time_limit_seconds", f"must be > 0, got {self.window_time_limit_seconds}")
         if self.kernel_candidates < 0:
             bad("kernel_candidates", f"must be >= 0, got {self.kernel_candidates}")
         for name in ("kernel_time_share", "local_search_time_share", "lagrangian_time_share"):

@@ -453,3 +453,19 @@ def restrict_sites(inputs: NetworkInputs, keep: np.ndarray) -> tuple[NetworkInpu
         a_l2=inputs.a_l2[:, index], a_l3=inputs.a_l3[:, index], a_any=inputs.a_any[:, index],
         a_dmax=inputs.a_dmax[:, index], spacing_pairs=pairs.reshape(-1, 2), area_of_site=inputs.area_of_site[index])
     return restricted, index
+
+
+def restrict_groups(inputs: NetworkInputs, groups: np.ndarray) -> NetworkInputs:
+    """The instance with only the demand groups `groups` (indices, ascending). The total weight stays the
+    full instance's, so coverage shares and objective terms keep their meaning (demand left out is counted
+    as neither covered nor reachable); the demand frame keeps the members of those groups, renumbered."""
+    groups = np.asarray(groups, np.int64)
+    renumber = np.full(inputs.n_groups, -1, np.int64)
+    renumber[groups] = np.arange(len(groups))
+    demand = inputs.demand[renumber[inputs.demand["group"].to_numpy()] >= 0].copy()
+    demand["group"] = renumber[demand["group"].to_numpy()]
+    return replace(
+        inputs, demand=demand, group_weight=inputs.group_weight[groups],
+        group_population=inputs.group_population[groups], group_ev=inputs.group_ev[groups],
+        a_l2=inputs.a_l2[groups], a_l3=inputs.a_l3[groups], a_any=inputs.a_any[groups],
+        a_dmax=inputs.a_dmax[groups], dmax_required=inputs.dmax_required[groups])

@@ -250,11 +250,22 @@ def _affordable(price: np.ndarray, upgrading: np.ndarray, room: np.ndarray, tota
     return fits & (~upgrading[:, None] | (upgrade_room > 0)[None, :])
 
 
-def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: int) -> Iterator[tuple[str, Decisions]]:
-    """Candidate plans around d, cheapest neighbourhoods first: drops and phase changes of current actions
-    that gain (`_Gains.moved`), single added actions by marginal gain, swaps (drop one action, add one in its
-    place) that gain, then ruin and recreate (drop one action, complete the plan greedily). Gains are exact
-    for the objective, so only moves that fit the money left and would gain are judged by the full model."""
+@dataclass
+class _Neighbourhood:
+    """Exact objective changes of the single moves around a plan, those that do not fit set to -inf."""
+
+    current: list[tuple[int, str, int]]   # the plan's actions (`_current`)
+    gains: _Gains
+    change: np.ndarray                    # actions x (drop, phase 1..T): drops and phase moves
+    add: np.ndarray                       # 4 x sites x phases: single added actions
+    cost: np.ndarray                      # capex of each current action, CAD
+    room: np.ndarray                      # money left per phase (CAD), the total, and upgrades per phase
+    total_room: float
+    upgrade_room: np.ndarray
+    open_to: np.ndarray                   # 4 x sites x 1: actions a site without one may take
+
+
+def _neighbourhood(inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> _Neighbourhood:
     T = config.phases
     current = _current(inputs, d)
     gains = _Gains(inputs, config, d)
@@ -263,46 +274,113 @@ def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: in
     total_room = total_cap - gains.state.capex_by_phase.sum() + 1e-6
     upgrade_room = upgrade_cap - in_phase(d.upgrade_phase, T).sum(axis=0)
     cost = gains.state.capex_by_site.sum(axis=1)[[site for site, _, _ in current]]
+    change = np.full((len(current), T + 1), -np.inf)
     if current:
         change = np.column_stack([gains.moved(current, t) for t in range(T + 1)])   # actions x (drop, 1..T)
-        dropping = change[:, 0].copy()
         change[np.arange(len(current)), [phase for _, _, phase in current]] = -np.inf
         upgrading = np.array([action == "upgrade" for _, action, _ in current])
         change[:, 1:][~_affordable(cost, upgrading, room, np.inf, upgrade_room)] = -np.inf   # phase moves
-        for i, t in _ranked(change, change.size, 1e-12):
-            site, action, _ = current[i]
-            yield ("phase" if t else "drop"), with_action(d, inputs, site, action if t else None, int(t))
     busy = np.zeros(inputs.n_sites, bool)
     busy[[s for s, _, _ in current]] = True
     open_to = (_allowed(inputs, config, d) & ~(busy | _frozen(d))[None, :])[:, :, None]
     price, is_upgrade = action_capex_cad(config), np.array([kind == "upgrade" for kind in ACTIONS])
     add = np.where(open_to & _affordable(price, is_upgrade, room, total_room, upgrade_room)[:, None, :],
                    gains.add(), -np.inf)
+    return _Neighbourhood(current, gains, change, add, cost, room, total_room, upgrade_room, open_to)
+
+
+def _moves(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, width: int,
+           near: _Neighbourhood) -> Iterator[tuple[str, Decisions]]:
+    """Candidate plans around d, cheapest neighbourhoods first: drops and phase changes of current actions
+    that gain (`_Gains.moved`), single added actions by marginal gain, swaps (drop one action, add one in its
+    place) that gain, then ruin and recreate (drop one action, complete the plan greedily). Gains are exact
+    for the objective, so only moves that fit the money left and would gain are judged by the full model."""
+    current = near.current
+    for i, t in _ranked(near.change, near.change.size, 1e-12):
+        site, action, _ = current[i]
+        yield ("phase" if t else "drop"), with_action(d, inputs, site, action if t else None, int(t))
     for a in range(len(ACTIONS)):
-        for site, t in _ranked(add[a], width, 1e-12):
+        for site, t in _ranked(near.add[a], width, 1e-12):
             yield "add", with_action(d, inputs, int(site), ACTIONS[a], int(t) + 1)
-    if current:
-        for i in np.argsort(-dropping, kind="stable"):          # the cheapest drops first
-            site, action, phase = current[i]
-            freed, freed_upgrades = room.copy(), upgrade_room.copy()
-            freed[phase - 1] += cost[i]
-            freed_upgrades[phase - 1] += action == "upgrade"
-            fits_after = _affordable(price, is_upgrade, freed, total_room + cost[i], freed_upgrades)[:, None, :]
-            swap = dropping[i] + np.where(open_to & fits_after, gains.add(without=site), -np.inf)
-            for a, other, t in _ranked(swap, max(2, width // 4), 1e-12):
-                yield "swap", with_action(with_action(d, inputs, site, None, 0), inputs, int(other), ACTIONS[a],
-                                          int(t) + 1)
+    price, is_upgrade = action_capex_cad(config), np.array([kind == "upgrade" for kind in ACTIONS])
+    for i in np.argsort(-near.change[:, 0], kind="stable"):          # the cheapest drops first
+        site, action, phase = current[i]
+        freed, freed_upgrades = near.room.copy(), near.upgrade_room.copy()
+        freed[phase - 1] += near.cost[i]
+        freed_upgrades[phase - 1] += action == "upgrade"
+        fits_after = _affordable(price, is_upgrade, freed, near.total_room + near.cost[i], freed_upgrades)[:, None, :]
+        swap = near.change[i, 0] + np.where(near.open_to & fits_after, near.gains.add(without=site), -np.inf)
+        for a, other, t in _ranked(swap, max(2, width // 4), 1e-12):
+            yield "swap", with_action(with_action(d, inputs, site, None, 0), inputs, int(other), ACTIONS[a],
+                                      int(t) + 1)
     for site, _action, _phase in current:
         yield "ruin and recreate", greedy_plan(inputs, config, start=with_action(d, inputs, site, None, 0))
 
 
+def _batch(inputs: NetworkInputs, config: NetworkConfig, d: Decisions, near: _Neighbourhood,
+           limit: int = 2000) -> tuple[Decisions, int, float] | None:
+    """Several gaining drops, phase moves and adds taken at once, best first, at sites whose reach (the
+    groups within the largest radius) no other move of the batch touches: their objective changes then add
+    up exactly. Each must fit the money and upgrades the batch has left (money a drop frees is not counted).
+    Constraints the gains do not see (spacing, capacity, targets) are left to `plan_value`. Returns the plan,
+    the number of moves and their summed gain (the batch's exact objective change); None when fewer than two
+    moves combine."""
+    kinds = [(g, i, t, False) for (i, t), g in zip(np.argwhere(near.change > 1e-12),
+                                                   near.change[near.change > 1e-12], strict=True)]
+    flat = near.add.ravel()
+    good = np.flatnonzero(flat > 1e-12)
+    good = good[np.argsort(-flat[good], kind="stable")[:limit]]
+    kinds += [(flat[k], *np.unravel_index(int(k), near.add.shape), True) for k in good]
+    kinds.sort(key=lambda move: -move[0])
+    reach = inputs.reach_by_site[2]
+    touched = np.zeros(inputs.n_groups, bool)
+    used = np.zeros(inputs.n_sites, bool)
+    room, total_room, upgrade_room = near.room.copy(), near.total_room, near.upgrade_room.copy()
+    price = action_capex_cad(config)
+    out, count, gain = _copy(d), 0, 0.0
+    for move in kinds:
+        if move[-1]:
+            _, a, site, t, _ = move
+            action, phase, spend = ACTIONS[a], int(t) + 1, price[a]
+        else:
+            _, i, t, _ = move
+            site, action, _ = near.current[i]
+            action, phase, spend = (action if t else None), int(t), (near.cost[i] if t else 0.0)
+        groups = reach.indices[reach.indptr[site]:reach.indptr[site + 1]]
+        upgrade = action == "upgrade"
+        if used[site] or touched[groups].any():
+            continue
+        if phase and (spend > min(room[phase - 1], total_room) or (upgrade and upgrade_room[phase - 1] < 1)):
+            continue
+        if phase:
+            room[phase - 1] -= spend
+            total_room -= spend
+            upgrade_room[phase - 1] -= upgrade
+        used[site] = True
+        touched[groups] = True
+        set_action(out, inputs.n_existing, np.array([site]), action, phase)
+        count, gain = count + 1, gain + move[0]
+    return (out, count, gain) if count >= 2 else None
+
+
 def improve_plan(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions, value: float,
                  deadline: float, width: int = 40, max_moves: int = 10_000) -> LocalSearchResult:
-    """First-improvement local search from a plan that meets the full model (its `plan_value` is `value`)."""
+    """First-improvement local search from a plan that meets the full model (its `plan_value` is `value`),
+    taking a batch of independent gaining moves (`_batch`) at once when the full model accepts it."""
     started = time.perf_counter()
     evaluated = taken = 0
     while taken < max_moves and time.perf_counter() < deadline:
-        for kind, trial in _moves(inputs, config, d, width):
+        near = _neighbourhood(inputs, config, d)
+        batch = _batch(inputs, config, d, near)
+        if batch is not None:
+            evaluated += 1
+            trial, count, _ = batch
+            trial_value = plan_value(model, inputs, config, trial)
+            if trial_value is not None and trial_value > value + 1e-9 * max(1.0, abs(value)):
+                log.info("local search: %d moves at once, objective %.6f -> %.6f", count, value, trial_value)
+                d, value, taken = trial, trial_value, taken + count
+                continue
+        for kind, trial in _moves(inputs, config, d, width, near):
             if time.perf_counter() >= deadline:
                 break
             evaluated += 1

@@ -449,6 +449,14 @@ def decisions_from_values(model: BuiltModel, inputs: NetworkInputs, config: Netw
     return d
 
 
+def decision_sites(model: BuiltModel, inputs: NetworkInputs) -> dict[str, np.ndarray]:
+    """Per decision variable (U, R, Y2, Y3, P2, P3; those the model has), the site of each of its rows."""
+    e, n = inputs.n_existing, inputs.n_sites
+    rows = {"U": model.rows["upgradeable"], "R": np.arange(e), "Y2": np.arange(e, n), "Y3": np.arange(e, n),
+            "P2": np.arange(n), "P3": np.arange(n)}
+    return {name: site for name, site in rows.items() if isinstance(model.variables[name], cp.Variable)}
+
+
 def assign_decisions(model: BuiltModel, inputs: NetworkInputs, config: NetworkConfig, d: Decisions) -> None:
     """Set every variable's value from decisions (coverage and underservice at their best values)."""
     T = config.phases

@@ -46,7 +46,7 @@ PLAN_COLUMNS = [
 SOLVE_FACTS: dict[str, str | float | None] = {
     "method": None, "bound_method": None, "primal_source": None,
     "lp_bound": None, "benders_lp_rounds": None, "benders_mip_rounds": None, "benders_cuts": None,
-    "local_search_moves": None, "kernel_candidates": None, "lagrangian_evaluations": None,
+    "local_search_moves": None, "kernel_candidates": None, "lagrangian_evaluations": None, "windows_improved": None,
 }
 SOLVE_FACT_TEXT = ("method", "bound_method", "primal_source")
 
@@ -334,5 +334,5 @@ def _solve_by_benders(inputs: NetworkInputs, config: NetworkConfig, warm: Decisi
              "benders_lp_rounds": result.rounds_lp, "benders_mip_rounds": result.rounds_mip,
              "benders_cuts": result.cuts, "primal_source": result.primal_source,
              "local_search_moves": result.local_search_moves, "kernel_candidates": result.kernel_candidates,
-             "lagrangian_evaluations": result.lagrangian_evaluations}
+             "lagrangian_evaluations": result.lagrangian_evaluations, "windows_improved": result.windows_improved}
     return outcome, result.build_seconds, greedy_objective, greedy_objective is not None, facts, result.decisions

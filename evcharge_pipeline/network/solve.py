@@ -132,6 +132,12 @@ class HighsProblem:
             if isinstance(var, cp.Variable):
                 var.value = var.project(x[self.slice(var)])   # solver tolerance can leave -1e-12 on a nonneg
 
+    def fix_rows(self, var: cp.Variable, rows: np.ndarray) -> None:
+        """Fix the entries of `var` in the rows `rows` (bool per row) at the variable's current value."""
+        cols = self.slice(var)[rows].ravel()
+        values = np.asarray(var.value, float)[rows].ravel()
+        self.highs.changeColsBounds(len(cols), cols.astype(np.int32), values, values)
+
     def set_start(self, x0: np.ndarray) -> bool:
         import highspy as hp
 
