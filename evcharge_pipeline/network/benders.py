@@ -21,8 +21,9 @@ points x 11,000 sites: 60-120 s per round), a third bound is computed: the Lagra
 (`network.lagrangian`), valid at any multipliers and cheap at any scale.
 Primal side: the greedy plan (or, when it misses a coverage target, the min-capex start) polished by local
 search, the Lagrangian heuristic where that bound runs, the exact MILP on a kernel of sites (the plan's and
-the best others; `network.local_search`), and every integer master solution, each evaluated exactly; only
-plans that meet every constraint of the full model are kept.
+the best others; `network.local_search`), every integer master solution, and, where the master is too
+large for its rounds, window MILPs over a few neighbouring areas at a time (`network.windows`); each is
+evaluated exactly and only plans that meet every constraint of the full model are kept.
 
 The loop re-solves one HiGHS model with rows added (`highspy`), so CVXPY compiles the master once.
 """

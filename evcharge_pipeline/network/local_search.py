@@ -5,10 +5,10 @@ station, or a new L2 or L3 station at a candidate site. The objective change of 
 exactly for all sites at once from the sparse coverage matrices (the groups a site would be the first to
 cover, or the only one covering, and its own cost terms); moves that would gain and fit the money left
 are then judged by `plan_value`: the full model's objective, or None when the moved plan breaks any of
-its constraints. The search takes the first
-improving move in ranked order and starts over, so every plan it returns meets the full model, and it
-stops at a local optimum, after `max_moves` moves, or at the deadline. Sites that carry added ports are
-left as they are (their ports need the level to stay active).
+its constraints. Each step first tries a batch of gaining moves at sites whose reach does not overlap
+(their gains add up), then the first improving single move in ranked order, and starts over, so every
+plan it returns meets the full model; it stops at a local optimum, after `max_moves` moves, or at the
+deadline. Sites that carry added ports are left as they are (their ports need the level to stay active).
 """
 
 from __future__ import annotations
