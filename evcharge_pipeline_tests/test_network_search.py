@@ -36,10 +36,22 @@ from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline_tests.test_network_model import CASES, EXACT, brute_force, tiny
 
 
-def _setup(inst, cfg):
+def setup_instance(inst, cfg):
+    """The instance's inputs and its projected model (the one `plan_value` evaluates plans on)."""
     inputs = prepare_inputs(inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
     model = build_model(inputs, cfg, coverage="projected", clusters=demand_clusters(inputs, 8))
     return inputs, model
+
+
+def greedy_case(seed, changes):
+    """A tiny brute-force case: the instance, config, enumerated optimum (-inf when no plan meets it),
+    inputs, projected model, greedy start and the start's value (None when it breaks a constraint)."""
+    inst = tiny(seed)
+    cfg = NetworkConfig(**{**EXACT, **changes})
+    best, _ = brute_force(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
+    start = greedy_plan(inputs, cfg)
+    return inst, cfg, best, inputs, model, start, plan_value(model, inputs, cfg, start)
 
 
 def _verified(inst, inputs, cfg, d, value):
@@ -50,14 +62,10 @@ def _verified(inst, inputs, cfg, d, value):
 
 @pytest.mark.parametrize("seed,changes", CASES)
 def test_local_search_and_kernel_against_brute_force(seed, changes):
-    inst = tiny(seed)
-    cfg = NetworkConfig(**{**EXACT, **changes})
-    best, _ = brute_force(inst, cfg)
-    inputs, model = _setup(inst, cfg)
-    start = greedy_plan(inputs, cfg)
-    value = plan_value(model, inputs, cfg, start)
+    inst, cfg, best, inputs, model, start, value = greedy_case(seed, changes)
     if value is None:
-        pytest.skip("the greedy start breaks a constraint of this case (targets or service standard)")
+        pytest.skip("no plan meets this case" if best == -np.inf
+                    else "the greedy start breaks a constraint of this case (targets or service standard)")
     found = improve_plan(model, inputs, cfg, start, value, time.perf_counter() + 30)
     assert value - 1e-12 <= found.value <= best + 1e-9
     report = _verified(inst, inputs, cfg, found.decisions, found.value)
@@ -75,7 +83,7 @@ def constrained():
     cfg = NetworkConfig(budget_cad=900_000, phases=3, phase_budget_cad=(300_000, 300_000, 300_000),
                         min_l3_spacing_km=3.0, site_grid_capacity_kw=120.0, area_grid_capacity_kw=400.0,
                         max_upgrades_per_phase=2, min_coverage_l2_share=0.05, time_limit_seconds=30)
-    inputs, model = _setup(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
     return inst, cfg, inputs, model
 
 
@@ -158,7 +166,7 @@ def test_a_solve_without_a_plan_is_proven_infeasible_by_the_min_capex_bound(monk
 def test_pack_into_phases_spreads_a_plan_over_the_phase_budgets():
     inst = make_instance(n_demand=300, n_candidates=40, n_existing=10, extent_km=15.0, seed=3)
     cfg = NetworkConfig(budget_cad=600_000, phases=3, max_upgrades_per_phase=2, min_l3_spacing_km=0.0)
-    inputs, model = _setup(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
     # a plan spending 450,000 CAD with no phase caps: the greedy puts it all in phase 1
     whole = greedy_plan(inputs, cfg.with_changes(budget_cad=450_000, relax=("phase_budget", "max_upgrades_per_phase")))
     assert evaluate_state(inputs, whole, cfg).capex_by_phase[0] > cfg.phase_budgets()[0]
@@ -185,7 +193,7 @@ def test_exact_move_gains_match_the_full_model(seed, changes):
                                                                     "max_l3_distance", "l3_spacing",
                                                                     "site_grid_capacity", "area_grid_capacity",
                                                                     "max_upgrades_per_phase"))
-    inputs, model = _setup(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
     rng = np.random.default_rng(seed)
     e, T = inputs.n_existing, cfg.phases
     up = set(inputs.upgradeable_index().tolist())
@@ -235,7 +243,7 @@ def test_a_batch_of_independent_moves_gains_the_sum_of_their_gains(seed):
     inst = make_instance(n_demand=400, n_candidates=80, n_existing=20, extent_km=20.0, seed=seed)
     cfg = NetworkConfig(budget_cad=900_000, phases=3, min_l3_spacing_km=0.0, max_upgrades_per_phase=3,
                         time_limit_seconds=30)
-    inputs, model = _setup(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
     rng = np.random.default_rng(seed)
     full = greedy_plan(inputs, cfg)
     batches = 0
@@ -293,7 +301,7 @@ def test_min_capex_start_meets_a_target_the_greedy_misses():
     inst = make_instance(n_demand=400, n_candidates=60, n_existing=20, extent_km=18.0, seed=3)
     cfg = NetworkConfig(budget_cad=900_000, phases=3, min_coverage_l3_share=0.98, min_l3_spacing_km=2.0,
                         time_limit_seconds=30)
-    inputs, model = _setup(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
     greedy = greedy_plan(inputs, cfg)
     assert plan_value(model, inputs, cfg, greedy) is None     # the greedy misses the 98% L3 target
     found = min_capex_start(model, inputs, cfg, 20)

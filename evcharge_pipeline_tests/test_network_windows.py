@@ -12,25 +12,20 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from evcharge_pipeline.network.benders import demand_clusters, lp_support_sites
+from evcharge_pipeline.network.benders import lp_support_sites
 from evcharge_pipeline.network.config import NetworkConfig
 from evcharge_pipeline.network.greedy import greedy_plan
-from evcharge_pipeline.network.inputs import prepare_inputs, restrict_groups, unit_vectors
+from evcharge_pipeline.network.inputs import restrict_groups, unit_vectors
 from evcharge_pipeline.network.local_search import _allowed, _current, plan_value, with_action
-from evcharge_pipeline.network.model import build_model, decision_sites
+from evcharge_pipeline.network.model import decision_sites
 from evcharge_pipeline.network.plan import plan_rows
 from evcharge_pipeline.network.solve import highs_problem
 from evcharge_pipeline.network.state import ACTIONS, Decisions, evaluate_state
 from evcharge_pipeline.network.synthetic import make_instance
 from evcharge_pipeline.network.verifier import verify_plan
 from evcharge_pipeline.network.windows import WINDOW_ABS_GAP, solve_window, window_search, windows
-from evcharge_pipeline_tests.test_network_model import CASES, EXACT, brute_force, tiny
-
-
-def _setup(inst, cfg):
-    inputs = prepare_inputs(inst.stations, inst.candidates, inst.demand, inst.coverage, cfg)
-    model = build_model(inputs, cfg, coverage="projected", clusters=demand_clusters(inputs, 8))
-    return inputs, model
+from evcharge_pipeline_tests.test_network_model import CASES
+from evcharge_pipeline_tests.test_network_search import greedy_case, setup_instance
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +36,12 @@ def tight():
     base = NetworkConfig(budget_cad=600_000, phases=2, phase_budget_cad=(250_000, 350_000), min_l3_spacing_km=3.0,
                          site_grid_capacity_kw=120.0, area_grid_capacity_kw=400.0, max_upgrades_per_phase=1,
                          max_added_ports_per_phase=0, time_limit_seconds=30, mip_gap=0.0)
-    inputs, _ = _setup(inst, base)
+    inputs, _ = setup_instance(inst, base)
     start = greedy_plan(inputs, base)
     st = evaluate_state(inputs, start, base)
     share = float(inputs.group_weight @ ((inputs.a_l3 @ st.has_l3[:, -1]) >= 1)) / inputs.total_weight
     cfg = base.with_changes(min_coverage_l3_share=round(share - 0.02, 3))
-    inputs, model = _setup(inst, cfg)
+    inputs, model = setup_instance(inst, cfg)
     return inst, cfg, inputs, model
 
 
@@ -95,12 +90,7 @@ def test_a_window_reaches_the_best_plan_over_its_free_sites(tight):
 
 @pytest.mark.parametrize("seed,changes", CASES)
 def test_a_window_over_every_site_is_the_exact_model(seed, changes):
-    inst = tiny(seed)
-    cfg = NetworkConfig(**{**EXACT, **changes})
-    best, _ = brute_force(inst, cfg)
-    inputs, model = _setup(inst, cfg)
-    start = greedy_plan(inputs, cfg)
-    value = plan_value(model, inputs, cfg, start)
+    _inst, cfg, best, inputs, model, start, value = greedy_case(seed, changes)
     if value is None:           # the greedy breaks a target or the service standard: start from no actions
         start = Decisions.empty(inputs, cfg.phases)
     found = solve_window(inputs, cfg, start, np.ones(inputs.n_sites, bool), 30)

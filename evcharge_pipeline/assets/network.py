@@ -149,11 +149,12 @@ class NetworkPlanConfig(Config):
 
 
 class SensitivityConfig(NetworkPlanConfig):
-    """Per-partition solves stop at a 0.5 % gap; 60 s each is what closes every KW partition to 1 % or
-    proves it infeasible (docs/network.md)."""
+    """Per-partition solves stop at a 0.5 % gap; 120 s each is what closes every KW partition to 1 % or
+    proves it infeasible (at 60 s, 2 M CAD with a 90 % L3 target ends at 1.1 %; docs/network.md).
+    Infeasible partitions end in seconds, so a backfill of the 12 takes a few minutes."""
 
     mip_gap: float = 0.005
-    time_limit_seconds: float = 60.0
+    time_limit_seconds: float = 120.0
     diagnosis_time_limit_seconds: float = 10.0
 
 
