@@ -19,12 +19,13 @@ MILP at any time, are valid upper bounds of the full model's optimum; the tighte
 Where the master LP does not converge in its share of the limit, or its rounds are too slow to (100,000 demand
 points x 11,000 sites: 60-120 s per round), a third bound is computed: the Lagrangian dual
 (`network.lagrangian`), valid at any multipliers and cheap at any scale.
-Primal side: the greedy plan (or, when it misses a coverage target, the min-capex start) polished by local
-search, the Lagrangian heuristic where that bound runs, the exact MILP over the sites the master LP uses
-(the LP-support MILP), the exact MILP on a kernel of sites (the plan's and the best others;
-`network.local_search`), every integer master solution, and, where the master is too
-large for its rounds, window MILPs over a few neighbouring areas at a time (`network.windows`); each is
-evaluated exactly and only plans that meet every constraint of the full model are kept.
+Primal side: the greedy plan polished by local search (or, when it misses a coverage target and the
+LP-support MILP finds no plan, the min-capex start), the Lagrangian heuristic where that bound runs, the
+exact MILP over the sites the master LP uses (the LP-support MILP), the exact MILP on a kernel of sites
+(the plan's and the best others; `network.local_search`), every integer master solution, and, where the
+master is too large for its rounds, window MILPs over a few neighbouring areas at a time
+(`network.windows`); each is evaluated exactly and only plans that meet every constraint of the full
+model are kept.
 
 The loop re-solves one HiGHS model with rows added (`highspy`), so CVXPY compiles the master once.
 """
@@ -61,7 +62,7 @@ from evcharge_pipeline.solving import relative_gap
 log = logging.getLogger(__name__)
 
 LEVELS = ("l2", "l3", "any")
-LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then kernel and MILP rounds)
+LP_TIME_SHARE = 0.4     # the LP rounds stop after this share of the time limit (then LP-support, kernel, MILP)
 LP_SUPPORT_TOLERANCE = 1e-6   # an LP value above this counts as using the site (the LP-support MILP)
 REPAIR_TIME_SHARE = 0.25  # the min-capex start may use this share of the limit (when the greedy misses a target)
 SLOW_ROUND_SHARE = 0.025  # ... or once a round would take more than this share of the limit and more than
@@ -222,6 +223,15 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
             bound, bound_method = value, method
     search_seconds = config.local_search_time_share * time_limit_seconds
 
+    def accept(plan: Decisions | None, label: str) -> bool:
+        """Keep `plan` when the full model accepts it and it beats the plan so far."""
+        nonlocal best, best_value, source
+        value = None if plan is None else plan_value(model, inputs, config, plan)
+        if value is None or (best_value is not None and value <= best_value + 1e-12):
+            return False
+        best, best_value, source = plan, value, label
+        return True
+
     def polish(seconds: float) -> None:
         nonlocal best, best_value, source
         if best is None or seconds <= 0:
@@ -286,13 +296,10 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         support = lp_support_sites(hprob, model, inputs, x)
         found = solve_window(inputs, config, Decisions.empty(inputs, config.phases), support,
                              min(config.kernel_time_share * time_limit_seconds, deadline - time.perf_counter()))
-        value = None if found is None else plan_value(model, inputs, config, found)
-        gained = value is not None and (best_value is None or value > best_value + 1e-12)
-        if gained:
-            best, best_value, source = found, value, "lp-support milp"
+        gained = accept(found, "lp-support milp")
         out.history.append({"phase": "lp support", "incumbent": best_value, "sites": int(support.sum()),
                             "seconds": time.perf_counter() - started})
-        log.info("LP-support MILP on %d sites: objective %s", int(support.sum()), value)
+        log.info("LP-support MILP on %d sites: plan kept %s, best %s", int(support.sum()), gained, best_value)
         if gained:
             polish(search_seconds / 2)
 
@@ -322,9 +329,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
                 # model accepts the result and it beats the plan so far
                 completed = greedy_plan(inputs, config, start=lagrangian.plan)
                 for trial in (completed, lagrangian.plan):
-                    value = plan_value(model, inputs, config, trial)
-                    if value is not None and (best_value is None or value > best_value + 1e-12):
-                        best, best_value, source = trial, value, "lagrangian heuristic"
+                    accept(trial, "lagrangian heuristic")
 
     # Kernel MILP: the exact model on the plan's sites and the best others (pointless when the plan alone
     # has as many candidate sites as the kernel may hold).
@@ -376,10 +381,7 @@ def solve_benders(inputs: NetworkInputs, config: NetworkConfig, incumbent: Decis
         added = 0
         if has_primal:
             x = np.asarray(h.getSolution().col_value)
-            candidate = _master_state(hprob, model, config, inputs, x)
-            value = plan_value(model, inputs, config, candidate)
-            if value is not None and (best_value is None or value > best_value + 1e-12):
-                best, best_value, source = candidate, value, "benders master"
+            accept(_master_state(hprob, model, config, inputs, x), "benders master")
             blocks, uppers, _ = separator.separate(x, tolerance)
             added = _add_rows(hprob, blocks, uppers)
             cuts += added

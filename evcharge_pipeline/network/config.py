@@ -128,10 +128,12 @@ class NetworkConfig:
     benders_lp_rounds: int = 200                 # cutting-plane rounds on the master LP before branching
     kernel_candidates: int = 300                 # primal heuristic: the exact MILP on the plan's sites and this
                                                  # many candidates in all (best marginal gain per CAD); 0 = off
-    kernel_time_share: float = 0.3               # share of time_limit_seconds the kernel MILP may use
+    kernel_time_share: float = 0.3               # share of time_limit_seconds each of the LP-support
+                                                 # and kernel MILPs may use
     window_sites: int = 500                      # window search (network.windows): sites freed per window MILP
     window_time_limit_seconds: float = 20.0      # ... and the time limit of each window's MILP
-    local_search_time_share: float = 0.1         # share of time_limit_seconds for local search (network.local_search)
+    local_search_time_share: float = 0.1         # local search (network.local_search): half this share of
+                                                 # time_limit_seconds first, half after each new plan
     lagrangian_time_share: float = 0.5           # at most this share of time_limit_seconds for the Lagrangian dual
                                                  # bound (network.lagrangian); it stops earlier once converged
     aggregate_demand: bool = True                # merge demand points with identical coverage sets
